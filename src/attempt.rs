@@ -1,0 +1,99 @@
+//! What an operation knows about the attempt it is running.
+
+use std::time::Duration;
+
+use crate::IdempotencyKey;
+
+/// The context of one attempt, passed to the operation.
+///
+/// ```
+/// use steadfast::retry;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut keys = Vec::new();
+/// let result = retry(|attempt| {
+///     keys.push(attempt.idempotency_key());
+///     async move {
+///         if attempt.number() < 3 { Err("not yet") } else { Ok(attempt.number()) }
+///     }
+/// })
+/// .sleeper(steadfast::TokioSleeper)
+/// .await;
+/// assert_eq!(result.unwrap(), 3);
+/// assert!(keys.iter().all(|key| *key == keys[0]), "one key for every attempt");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    number: u32,
+    elapsed: Duration,
+    key: IdempotencyKey,
+}
+
+impl Attempt {
+    pub(crate) const fn new(number: u32, elapsed: Duration, key: IdempotencyKey) -> Self {
+        Self { number, elapsed, key }
+    }
+
+    /// Which attempt this is: 1 for the first.
+    ///
+    /// ```
+    /// # use steadfast::retry;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let n = retry(|attempt| async move { Ok::<_, ()>(attempt.number()) }).await.unwrap();
+    /// assert_eq!(n, 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Whether this attempt is a retry (not the first).
+    ///
+    /// ```
+    /// # use steadfast::retry;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let retried = retry(|attempt| async move { Ok::<_, ()>(attempt.is_retry()) }).await.unwrap();
+    /// assert!(!retried);
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn is_retry(&self) -> bool {
+        self.number > 1
+    }
+
+    /// Time since the call's first poll, read from the call's clock.
+    ///
+    /// ```
+    /// # use steadfast::retry;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let elapsed = retry(|attempt| async move { Ok::<_, ()>(attempt.elapsed()) }).await.unwrap();
+    /// assert_eq!(elapsed, std::time::Duration::ZERO);
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The call's idempotency key: the same for every attempt of this call, different
+    /// for every call.
+    ///
+    /// ```
+    /// # use steadfast::retry;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let key = retry(|attempt| async move { Ok::<_, ()>(attempt.idempotency_key()) }).await.unwrap();
+    /// println!("Idempotency-Key: \"{key}\"");
+    /// # }
+    /// ```
+    #[must_use]
+    pub const fn idempotency_key(&self) -> IdempotencyKey {
+        self.key
+    }
+}

@@ -1,0 +1,39 @@
+use std::time::Duration;
+
+use super::Backoff;
+use crate::JitterRng;
+
+/// The same delay before every retry.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{Backoff, Constant, JitterRng};
+///
+/// let mut backoff = Constant::new(Duration::from_millis(50));
+/// let mut rng = JitterRng::seeded(0);
+/// let cap = Duration::from_secs(1);
+/// assert_eq!(backoff.delay(1, cap, &mut rng), Duration::from_millis(50));
+/// assert_eq!(backoff.delay(9, cap, &mut rng), Duration::from_millis(50));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Constant {
+    delay: Duration,
+}
+
+impl Constant {
+    /// Waits `delay` before each retry. A zero delay retries at once, without a timer.
+    ///
+    /// ```
+    /// let immediate = steadfast::Constant::new(std::time::Duration::ZERO);
+    /// ```
+    #[must_use]
+    pub const fn new(delay: Duration) -> Self {
+        Self { delay }
+    }
+}
+
+impl Backoff for Constant {
+    fn delay(&mut self, _retry: u32, cap: Duration, _rng: &mut JitterRng) -> Duration {
+        self.delay.min(cap)
+    }
+}

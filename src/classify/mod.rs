@@ -1,0 +1,160 @@
+//! Classification: which outcomes are worth another attempt.
+//!
+//! A classifier sees the whole outcome of an attempt, so an `Ok` value that means
+//! failure (an HTTP 503 response, say) can be retried too, and it answers with a
+//! [`Decision`]. Retrying a permanent failure (a validation error, a 404) only adds load
+//! and delay; retrying a transient one (a reset connection, a timeout) is what makes a
+//! brief outage invisible.
+
+mod io;
+
+pub use io::IoErrors;
+
+use std::time::Duration;
+
+/// What to do with the outcome of one attempt.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::Decision;
+///
+/// fn judge(status: u16) -> Decision {
+///     match status {
+///         200..=299 => Decision::Success,
+///         429 => Decision::RetryAfter(Duration::from_secs(2)),
+///         500..=599 => Decision::Retry,
+///         _ => Decision::Fail,
+///     }
+/// }
+/// assert_eq!(judge(503), Decision::Retry);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Done: return this outcome to the caller. An `Err` judged a success is returned
+    /// as it is, like a permanent failure, without being counted as a failure.
+    Success,
+    /// A transient failure: try again after the policy's delay.
+    Retry,
+    /// A transient failure, and the other side asked to wait at least this long (an
+    /// HTTP `Retry-After`, say). The delay is raised to it, within the policy's limit.
+    RetryAfter(Duration),
+    /// A permanent failure: stop now.
+    Fail,
+}
+
+/// Judges the outcome of an attempt.
+///
+/// Closures over the error type implement it directly (every `Ok` then counts as a
+/// success); for closures over the whole outcome, use
+/// [`Retry::classify_outcome`](crate::Retry::classify_outcome) or [`ClassifyOutcome`].
+///
+/// ```
+/// use steadfast::{retry, Classify, Decision};
+///
+/// #[derive(Debug)]
+/// enum DbError { Deadlock, UniqueViolation }
+///
+/// /// A classifier as a type, for reuse across call sites.
+/// struct DbErrors;
+///
+/// impl<T> Classify<T, DbError> for DbErrors {
+///     fn classify(&self, outcome: &Result<T, DbError>) -> Decision {
+///         match outcome {
+///             Ok(_) => Decision::Success,
+///             Err(DbError::Deadlock) => Decision::Retry,
+///             Err(DbError::UniqueViolation) => Decision::Fail,
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = retry(|_| async { Err::<(), _>(DbError::UniqueViolation) })
+///     .classify(DbErrors)
+///     .await
+///     .unwrap_err();
+/// assert_eq!(err.attempts(), 1);
+///
+/// // The same with a closure over the error.
+/// let err = retry(|_| async { Err::<(), _>(DbError::UniqueViolation) })
+///     .classify(|e: &DbError| match e {
+///         DbError::Deadlock => Decision::Retry,
+///         DbError::UniqueViolation => Decision::Fail,
+///     })
+///     .await
+///     .unwrap_err();
+/// assert_eq!(err.attempts(), 1);
+/// # }
+/// ```
+pub trait Classify<T, E> {
+    /// Judges one attempt's outcome.
+    fn classify(&self, outcome: &Result<T, E>) -> Decision;
+}
+
+impl<T, E, F> Classify<T, E> for F
+where
+    F: Fn(&E) -> Decision,
+{
+    fn classify(&self, outcome: &Result<T, E>) -> Decision {
+        match outcome {
+            Ok(_) => Decision::Success,
+            Err(error) => self(error),
+        }
+    }
+}
+
+/// The default classifier: every `Ok` is a success, every `Err` is transient.
+///
+/// ```
+/// use steadfast::{Classify, Decision, RetryAnyError};
+///
+/// assert_eq!(RetryAnyError.classify(&Err::<(), _>("boom")), Decision::Retry);
+/// assert_eq!(RetryAnyError.classify(&Ok::<_, ()>(1)), Decision::Success);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetryAnyError;
+
+impl<T, E> Classify<T, E> for RetryAnyError {
+    fn classify(&self, outcome: &Result<T, E>) -> Decision {
+        match outcome {
+            Ok(_) => Decision::Success,
+            Err(_) => Decision::Retry,
+        }
+    }
+}
+
+/// A closure over the whole outcome, as a classifier.
+///
+/// ```
+/// use steadfast::{Classify, ClassifyOutcome, Decision};
+///
+/// // An `Ok` status code of 503 is worth retrying.
+/// let by_status = ClassifyOutcome::new(|outcome: &Result<u16, std::io::Error>| match outcome {
+///     Ok(503) | Err(_) => Decision::Retry,
+///     Ok(_) => Decision::Success,
+/// });
+/// assert_eq!(by_status.classify(&Ok(503)), Decision::Retry);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ClassifyOutcome<F>(F);
+
+impl<F> ClassifyOutcome<F> {
+    /// Wraps `judge`.
+    ///
+    /// ```
+    /// let always = steadfast::ClassifyOutcome::new(|_: &Result<(), ()>| steadfast::Decision::Success);
+    /// ```
+    pub const fn new(judge: F) -> Self {
+        Self(judge)
+    }
+}
+
+impl<T, E, F> Classify<T, E> for ClassifyOutcome<F>
+where
+    F: Fn(&Result<T, E>) -> Decision,
+{
+    fn classify(&self, outcome: &Result<T, E>) -> Decision {
+        (self.0)(outcome)
+    }
+}

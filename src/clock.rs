@@ -1,0 +1,94 @@
+//! Where the crate reads the time.
+//!
+//! Everything that measures time (deadlines, and the shared breaker and budget) reads it
+//! through a [`Clock`], so tests under tokio's paused time see the time they set, and
+//! other runtimes can plug in their own.
+
+use std::time::Instant;
+
+/// A source of the current time.
+///
+/// ```
+/// use std::time::Instant;
+/// use steadfast::Clock;
+///
+/// /// A clock that is always at one instant, for tests.
+/// struct Frozen(Instant);
+///
+/// impl Clock for Frozen {
+///     fn now(&self) -> Instant {
+///         self.0
+///     }
+/// }
+/// let clock = Frozen(Instant::now());
+/// assert_eq!(clock.now(), clock.now());
+/// ```
+pub trait Clock {
+    /// The current instant. It must never go backwards.
+    fn now(&self) -> Instant;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> Instant {
+        (**self).now()
+    }
+}
+
+/// The operating system's monotonic clock, [`Instant::now`].
+///
+/// ```
+/// use steadfast::{Clock, StdClock};
+/// let earlier = StdClock.now();
+/// assert!(StdClock.now() >= earlier);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StdClock;
+
+impl Clock for StdClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// tokio's clock, which stands still and jumps under paused time (`start_paused`,
+/// `tokio::time::pause`), so timed tests are exact and instant. Outside a paused runtime
+/// it is the operating system's clock.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{Clock, TokioClock};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let before = TokioClock.now();
+/// tokio::time::advance(Duration::from_secs(5)).await;
+/// assert_eq!(TokioClock.now() - before, Duration::from_secs(5));
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokioClock;
+
+#[cfg(feature = "tokio")]
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+/// The clock a call uses unless told otherwise: [`TokioClock`] with the `tokio` feature,
+/// else [`StdClock`].
+#[cfg(feature = "tokio")]
+pub type DefaultClock = TokioClock;
+
+/// The clock a call uses unless told otherwise: [`TokioClock`] with the `tokio` feature,
+/// else [`StdClock`].
+#[cfg(not(feature = "tokio"))]
+pub type DefaultClock = StdClock;

@@ -1,0 +1,264 @@
+//! What a call returns when retrying stops, and what a policy rejects when it is built.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The error of a call that did not succeed: your operation's last error, why retrying
+/// stopped, and how many attempts ran.
+///
+/// Your error comes back unchanged: [`error`](Self::error) borrows it,
+/// [`into_error`](Self::into_error) returns it, and it is the
+/// [`source`](std::error::Error::source) of this error. There is no error of yours when
+/// the last attempt timed out rather than failed.
+///
+/// ```
+/// use steadfast::{retry, Policy, StopReason};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let policy = Policy::builder(steadfast::Constant::new(std::time::Duration::ZERO))
+///     .max_attempts(2)
+///     .build()
+///     .unwrap();
+/// let err = retry(|_| async { Err::<(), _>("down") }).with(policy).await.unwrap_err();
+///
+/// assert_eq!(err.reason(), StopReason::AttemptsExhausted);
+/// assert_eq!(err.attempts(), 2);
+/// assert_eq!(err.error(), Some(&"down"));
+/// assert_eq!(err.to_string(), "attempts exhausted after 2 attempts");
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{reason} after {attempts} {noun}", noun = if *.attempts == 1 { "attempt" } else { "attempts" })]
+pub struct RetryError<E> {
+    reason: StopReason,
+    attempts: u32,
+    #[source]
+    last: Option<AttemptError<E>>,
+}
+
+impl<E> RetryError<E> {
+    pub(crate) fn new(reason: StopReason, attempts: u32, last: Option<AttemptError<E>>) -> Self {
+        Self { reason, attempts, last }
+    }
+
+    /// Why retrying stopped.
+    ///
+    /// ```
+    /// # use steadfast::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = retry(|_| async { Err::<(), _>("bad input") })
+    ///     .classify(|_: &&str| Decision::Fail)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.reason(), StopReason::Permanent);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn reason(&self) -> StopReason {
+        self.reason
+    }
+
+    /// How many attempts ran (0 if none could start).
+    ///
+    /// ```
+    /// # use steadfast::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = retry(|_| async { Err::<(), _>("bad") })
+    ///     .classify(|_: &&str| Decision::Fail)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.attempts(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How the last attempt failed, if one ran.
+    ///
+    /// ```
+    /// # use steadfast::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = retry(|_| async { Err::<(), _>(7) })
+    ///     .classify(|_: &i32| Decision::Fail)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err.last_failure(), Some(AttemptError::Operation(7))));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn last_failure(&self) -> Option<&AttemptError<E>> {
+        self.last.as_ref()
+    }
+
+    /// Your operation's last error, if the last attempt returned one.
+    ///
+    /// ```
+    /// # use steadfast::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = retry(|_| async { Err::<(), _>(7) })
+    ///     .classify(|_: &i32| Decision::Fail)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.error(), Some(&7));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> Option<&E> {
+        match &self.last {
+            Some(AttemptError::Operation(error)) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Takes your operation's last error out, if the last attempt returned one.
+    ///
+    /// ```
+    /// # use steadfast::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = retry(|_| async { Err::<(), _>(String::from("gone")) })
+    ///     .classify(|_: &String| Decision::Fail)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.into_error().as_deref(), Some("gone"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn into_error(self) -> Option<E> {
+        match self.last {
+            Some(AttemptError::Operation(error)) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// How one attempt failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::AttemptError;
+///
+/// let timeout: AttemptError<std::io::Error> = AttemptError::TimedOut(Duration::from_secs(2));
+/// assert_eq!(timeout.to_string(), "attempt timed out after 2s");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttemptError<E> {
+    /// The operation returned this error.
+    #[error(transparent)]
+    Operation(E),
+    /// The attempt ran out of time (the per-attempt timeout or the call's deadline) and
+    /// was dropped.
+    #[error("attempt timed out after {0:?}")]
+    TimedOut(Duration),
+}
+
+/// Why a call stopped retrying.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::StopReason;
+///
+/// let reason = StopReason::RetryAfterTooLong { retry_after: Duration::from_secs(3600) };
+/// assert_eq!(reason.to_string(), "server asked to retry after 3600s, beyond the limit");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The classifier judged the failure permanent: retrying cannot help.
+    Permanent,
+    /// The policy's attempt limit was reached.
+    AttemptsExhausted,
+    /// The next retry could not start before the call's deadline, or an attempt was cut
+    /// short by it.
+    DeadlineExceeded,
+    /// The server asked for a delay longer than the policy allows, or one that ends past
+    /// the deadline. The call stops at once, so you can reschedule the work yourself.
+    RetryAfterTooLong {
+        /// The delay the server asked for.
+        retry_after: Duration,
+    },
+    /// The attempt holding the operation's threaded state timed out and was dropped
+    /// with it (see [`retry_with`](crate::retry_with)), so no further attempt can run.
+    StateLost,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Permanent => f.write_str("permanent failure"),
+            Self::AttemptsExhausted => f.write_str("attempts exhausted"),
+            Self::DeadlineExceeded => f.write_str("deadline exceeded"),
+            Self::RetryAfterTooLong { retry_after } => write!(
+                f,
+                "server asked to retry after {}s, beyond the limit",
+                retry_after.as_secs_f64()
+            ),
+            Self::StateLost => f.write_str("operation state lost with a timed-out attempt"),
+        }
+    }
+}
+
+/// A setting that cannot work, found when a policy or strategy is built.
+///
+/// ```
+/// use steadfast::{ConfigError, Policy};
+///
+/// let err = Policy::builder(steadfast::Exponential::default()).max_attempts(0).build().unwrap_err();
+/// assert_eq!(err, ConfigError::ZeroAttempts);
+/// assert_eq!(err.to_string(), "max attempts must be at least 1");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A multiplier that is NaN, infinite or negative.
+    #[error("{setting} must be a finite number not below zero, got {value}")]
+    InvalidFactor {
+        /// The setting at fault.
+        setting: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A number outside the range the setting allows.
+    #[error("{setting} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        /// The setting at fault.
+        setting: &'static str,
+        /// The value given.
+        value: f64,
+        /// The smallest allowed value.
+        min: f64,
+        /// The largest allowed value.
+        max: f64,
+    },
+    /// A limit of zero attempts, which would never call the operation.
+    #[error("max attempts must be at least 1")]
+    ZeroAttempts,
+    /// A duration of zero where only a positive one makes sense.
+    #[error("{setting} must be longer than zero")]
+    ZeroDuration {
+        /// The setting at fault.
+        setting: &'static str,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn check_factor(setting: &'static str, value: f64) -> Result<(), Self> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(Self::InvalidFactor { setting, value })
+        }
+    }
+
+    pub(crate) fn check_positive(setting: &'static str, value: Duration) -> Result<(), Self> {
+        if value.is_zero() { Err(Self::ZeroDuration { setting }) } else { Ok(()) }
+    }
+}

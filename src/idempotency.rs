@@ -1,0 +1,144 @@
+//! Idempotency keys: one per logical call, the same for all its attempts.
+//!
+//! A server that sees the same key twice can answer the second request from the result
+//! of the first instead of applying it again, which is what makes retrying a payment or
+//! an insert safe.
+
+use std::fmt;
+
+use rand::Rng;
+
+/// A random 128-bit key in UUID version 4 form, drawn from the thread's
+/// cryptographically secure generator when a call starts.
+///
+/// Every attempt of a call sees the same key through
+/// [`Attempt::idempotency_key`](crate::Attempt::idempotency_key); no two calls share one.
+///
+/// ```
+/// use steadfast::IdempotencyKey;
+///
+/// let key = IdempotencyKey::generate();
+/// let text = key.encode();
+/// assert_eq!(text.as_str().len(), 36);
+/// assert_eq!(&text.as_str()[14..15], "4"); // version 4
+/// assert_eq!(text.as_str(), key.to_string());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdempotencyKey([u8; 16]);
+
+impl IdempotencyKey {
+    /// A fresh random key.
+    ///
+    /// ```
+    /// use steadfast::IdempotencyKey;
+    /// assert_ne!(IdempotencyKey::generate(), IdempotencyKey::generate());
+    /// ```
+    #[must_use]
+    pub fn generate() -> Self {
+        Self::from_rng(&mut rand::rng())
+    }
+
+    pub(crate) fn from_rng(rng: &mut impl Rng) -> Self {
+        let mut bytes = [0_u8; 16];
+        rng.fill_bytes(&mut bytes);
+        Self::from_random_bytes(bytes)
+    }
+
+    /// A key from 16 random bytes of your own, with the UUID version (4) and variant
+    /// bits set.
+    ///
+    /// ```
+    /// use steadfast::IdempotencyKey;
+    /// let key = IdempotencyKey::from_random_bytes([0xff; 16]);
+    /// assert_eq!(key.to_string(), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    /// ```
+    #[must_use]
+    pub const fn from_random_bytes(mut bytes: [u8; 16]) -> Self {
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        Self(bytes)
+    }
+
+    /// The key's 16 bytes.
+    ///
+    /// ```
+    /// let key = steadfast::IdempotencyKey::generate();
+    /// assert_eq!(key.as_bytes().len(), 16);
+    /// ```
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// The key as hyphenated lowercase hex, on the stack: usable as a header value
+    /// without allocating.
+    ///
+    /// ```
+    /// let key = steadfast::IdempotencyKey::from_random_bytes([0; 16]);
+    /// assert_eq!(key.encode().as_str(), "00000000-0000-4000-8000-000000000000");
+    /// ```
+    #[must_use]
+    pub fn encode(&self) -> EncodedKey {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0_usize;
+        for (index, byte) in self.0.iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                at = at.saturating_add(1);
+            }
+            if let Some(pair) = text.get_mut(at..at.saturating_add(2)) {
+                pair[0] = HEX[usize::from(byte >> 4)];
+                pair[1] = HEX[usize::from(byte & 0x0f)];
+            }
+            at = at.saturating_add(2);
+        }
+        EncodedKey(text)
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.encode().as_str())
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({self})")
+    }
+}
+
+/// An [`IdempotencyKey`] as text (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`), held inline.
+///
+/// ```
+/// let encoded = steadfast::IdempotencyKey::generate().encode();
+/// assert!(encoded.as_str().chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EncodedKey([u8; 36]);
+
+impl EncodedKey {
+    /// The text.
+    ///
+    /// ```
+    /// let key = steadfast::IdempotencyKey::from_random_bytes([0x11; 16]);
+    /// assert_eq!(key.encode().as_str(), "11111111-1111-4111-9111-111111111111");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and hyphens are ever written, so this never fails.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for EncodedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl AsRef<str> for EncodedKey {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}

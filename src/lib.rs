@@ -1,0 +1,102 @@
+//! Safe retries for async Rust: a brief outage absorbed invisibly, a long one never
+//! turned into a retry storm.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast::{retry, Exponential, IoErrors, Policy};
+//!
+//! # async fn connect(_: &str) -> std::io::Result<()> { Ok(()) }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::builder(Exponential::new(Duration::from_millis(100)))
+//!     .max_attempts(4)
+//!     .max_elapsed(Duration::from_secs(5))
+//!     .build()?;
+//!
+//! retry(|_attempt| connect("db.internal:5432"))
+//!     .with(policy)
+//!     .classify(IoErrors)
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Concepts
+//!
+//! **The call.** [`retry`] wraps an operation (a closure returning a future, called
+//! once per attempt with an [`Attempt`] context) in a [`Retry`] builder; awaiting the
+//! builder runs a [`RetryFuture`], a hand-written state machine that allocates nothing.
+//! [`retry_with`] threads `&mut` state through the attempts.
+//!
+//! **The policy.** A [`RetryPolicy`] decides whether to try again and after how long.
+//! [`Policy`] combines a [`Backoff`] strategy ([`Constant`], [`Linear`],
+//! [`Exponential`], [`Fibonacci`], [`Decorrelated`]) with [`Jitter`], a cap, an attempt
+//! limit, a deadline that no sleep may cross, and a per-attempt timeout. Nothing
+//! overflows or panics, whatever the settings; impossible settings are rejected by
+//! [`PolicyBuilder::build`].
+//!
+//! **Classification.** A [`Classify`] judges each outcome, `Ok` or `Err`, as a
+//! [`Decision`]: success, retry, retry after a server-given delay, or fail. A server's
+//! delay raises the next wait but never beyond the policy's limit: a hint past it stops
+//! the call at once, with [`StopReason::RetryAfterTooLong`], so the caller can
+//! reschedule.
+//!
+//! **Errors.** A failed call returns [`RetryError`]: your own last error, unchanged,
+//! with why retrying stopped and how many attempts ran.
+//!
+//! **Time.** Timers come from a [`Sleeper`] and the time from a [`Clock`]; by default
+//! tokio's, so tests under tokio's paused time are exact and instant.
+//!
+//! **Observability.** Each retry emits a `tracing` event at debug level (fields
+//! `attempt`, `delay_ms`, `decision`) in the caller's span, and calls the
+//! [`on_retry`](Retry::on_retry) hook.
+//!
+//! # Features
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `tokio` | yes | [`TokioSleeper`] and [`TokioClock`], the default timer and clock |
+//!
+//! # Supported Rust versions
+//!
+//! Rust 1.85 and later (edition 2024).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::arithmetic_side_effects, clippy::panic)
+)]
+
+mod attempt;
+pub mod backoff;
+mod classify;
+mod clock;
+pub mod error;
+pub mod future;
+mod hook;
+mod idempotency;
+mod jitter;
+mod policy;
+mod retry;
+mod rng;
+mod schedule;
+mod sleep;
+
+pub use attempt::Attempt;
+pub use backoff::{Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
+pub use classify::{Classify, ClassifyOutcome, Decision, IoErrors, RetryAnyError};
+#[cfg(feature = "tokio")]
+pub use clock::TokioClock;
+pub use clock::{Clock, DefaultClock, StdClock};
+pub use error::{AttemptError, ConfigError, RetryError, StopReason};
+pub use future::RetryFuture;
+pub use hook::{Failure, OnRetry, RetryEvent};
+pub use idempotency::{EncodedKey, IdempotencyKey};
+pub use jitter::Jitter;
+pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
+pub use retry::{Operation, Retry, Stateful, Stateless, retry, retry_with};
+pub use rng::JitterRng;
+#[cfg(feature = "tokio")]
+pub use sleep::TokioSleeper;
+pub use sleep::{DefaultSleeper, NoSleeper, Sleeper};

@@ -1,0 +1,370 @@
+//! Retry policies: whether to try again after a failure, and after how long.
+
+use std::time::Duration;
+
+use crate::backoff::{Backoff, Exponential};
+use crate::{ConfigError, Jitter, JitterRng};
+
+/// The longest server-given delay (`Retry-After`) honoured unless a policy says
+/// otherwise: one minute.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Decides, after each failed attempt, whether to try again and after how long.
+///
+/// The retry engine does the rest: it raises the delay to a server's hint (up to
+/// [`max_retry_after`](Self::max_retry_after)), never starts a sleep that would end
+/// past [`max_elapsed`](Self::max_elapsed), and bounds each attempt by
+/// [`attempt_timeout`](Self::attempt_timeout). [`Policy`] is the ready-made
+/// implementation; implement the trait for rules of your own.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{retry, RetryPolicy};
+///
+/// /// Retries twice, quickly, then once more after a long pause.
+/// struct TwoQuickOneSlow;
+///
+/// impl RetryPolicy for TwoQuickOneSlow {
+///     fn next_delay(&mut self, failed_attempt: u32) -> Option<Duration> {
+///         match failed_attempt {
+///             1 | 2 => Some(Duration::ZERO),
+///             3 => Some(Duration::from_secs(5)),
+///             _ => None,
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let err = retry(|_| async { Err::<(), _>("no") }).with(TwoQuickOneSlow).await.unwrap_err();
+/// assert_eq!(err.attempts(), 4);
+/// # }
+/// ```
+pub trait RetryPolicy {
+    /// Called once, at the first poll of a call, with fresh random bits from the thread's
+    /// secure generator: reseed jitter and forget any earlier call here.
+    fn start(&mut self, entropy: u64) {
+        let _ = entropy;
+    }
+
+    /// The delay before the next attempt, after attempt number `failed_attempt` (1 for
+    /// the first attempt) failed transiently; `None` stops retrying.
+    fn next_delay(&mut self, failed_attempt: u32) -> Option<Duration>;
+
+    /// The longest a call may take, counted from its first poll. `None`: no limit.
+    fn max_elapsed(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The longest one attempt may run before it is dropped and counted as a transient
+    /// failure. `None`: no limit.
+    fn attempt_timeout(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The longest server-given delay that is honoured. A longer one stops the call with
+    /// [`StopReason::RetryAfterTooLong`](crate::StopReason::RetryAfterTooLong).
+    fn max_retry_after(&self) -> Duration {
+        DEFAULT_MAX_RETRY_AFTER
+    }
+}
+
+/// The standard policy: a [`Backoff`] strategy, [`Jitter`], a cap on each delay, an
+/// attempt limit, an optional deadline and an optional per-attempt timeout.
+///
+/// A policy holds the state of one call (the jitter generator, the previous delay of
+/// decorrelated backoff), so give each call its own: clone a configured policy, which is
+/// cheap and reseeds at the call's start.
+///
+/// # Default
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | backoff | [`Exponential`], 100 ms doubling | the usual first wait of in-datacentre clients; doubling is the common ground of AWS, gRPC and the SRE book |
+/// | jitter | [`Jitter::full`] | spreads retries best (AWS's study of backoff and jitter) |
+/// | max attempts | 3 (the first try and two retries) | the AWS SDKs' standard mode; more retries multiply load during an outage |
+/// | max delay (cap) | 20 s | the AWS SDKs' cap; a longer sleep rarely beats giving up |
+/// | max elapsed | none | a deadline is the caller's to choose |
+/// | attempt timeout | none | likewise; the operation may have its own |
+/// | max `Retry-After` | 60 s ([`DEFAULT_MAX_RETRY_AFTER`]) | long enough for throttling, short enough that a hostile header cannot park a client |
+/// | seed | fresh per call | clients sharing a policy must not share a schedule |
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{Decorrelated, Jitter, Policy};
+///
+/// let policy = Policy::builder(Decorrelated::new(Duration::from_millis(50)))
+///     .jitter(Jitter::none())
+///     .max_attempts(6)
+///     .max_delay(Duration::from_secs(2))
+///     .max_elapsed(Duration::from_secs(10))
+///     .attempt_timeout(Duration::from_secs(1))
+///     .build()?;
+/// # Ok::<(), steadfast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy<B = Exponential> {
+    config: PolicyBuilder<B>,
+    rng: JitterRng,
+}
+
+impl Policy {
+    /// Starts a policy with the given backoff strategy and every other setting at its
+    /// default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{Constant, Policy};
+    ///
+    /// let policy = Policy::builder(Constant::new(Duration::from_millis(10))).build()?;
+    /// # Ok::<(), steadfast::ConfigError>(())
+    /// ```
+    pub const fn builder<B: Backoff>(backoff: B) -> PolicyBuilder<B> {
+        PolicyBuilder {
+            backoff,
+            jitter: Jitter::full(),
+            max_delay: Duration::from_secs(20),
+            max_attempts: 3,
+            max_elapsed: None,
+            attempt_timeout: None,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            seed: None,
+        }
+    }
+}
+
+impl Default for Policy {
+    /// The defaults listed under [`Policy`].
+    fn default() -> Self {
+        let config = Policy::builder(Exponential::default());
+        let rng = JitterRng::seeded(0);
+        Self { config, rng }
+    }
+}
+
+impl<B: Backoff> Policy<B> {
+    /// The attempt limit, counting the first attempt.
+    ///
+    /// ```
+    /// assert_eq!(steadfast::Policy::default().max_attempts(), 3);
+    /// ```
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.config.max_attempts
+    }
+}
+
+impl<B: Backoff> RetryPolicy for Policy<B> {
+    fn start(&mut self, entropy: u64) {
+        self.rng = JitterRng::seeded(self.config.seed.unwrap_or(entropy));
+        self.config.backoff.reset();
+    }
+
+    fn next_delay(&mut self, failed_attempt: u32) -> Option<Duration> {
+        if failed_attempt >= self.config.max_attempts {
+            return None;
+        }
+        let cap = self.config.max_delay;
+        let delay = self.config.backoff.delay(failed_attempt, cap, &mut self.rng);
+        Some(self.config.jitter.apply(delay, cap, &mut self.rng))
+    }
+
+    fn max_elapsed(&self) -> Option<Duration> {
+        self.config.max_elapsed
+    }
+
+    fn attempt_timeout(&self) -> Option<Duration> {
+        self.config.attempt_timeout
+    }
+
+    fn max_retry_after(&self) -> Duration {
+        self.config.max_retry_after
+    }
+}
+
+/// Settings for a [`Policy`], checked by [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{Linear, Policy};
+///
+/// let policy = Policy::builder(Linear::new(Duration::from_millis(20)))
+///     .max_attempts(4)
+///     .seed(42)
+///     .build()?;
+/// # Ok::<(), steadfast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PolicyBuilder<B> {
+    backoff: B,
+    jitter: Jitter,
+    max_delay: Duration,
+    max_attempts: u32,
+    max_elapsed: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    max_retry_after: Duration,
+    seed: Option<u64>,
+}
+
+impl<B: Backoff> PolicyBuilder<B> {
+    /// How delays are randomised. Default: [`Jitter::full`].
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default())
+    ///     .jitter(steadfast::Jitter::equal());
+    /// ```
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The longest delay between two attempts, jitter included (a server's
+    /// `Retry-After` may exceed it, up to [`max_retry_after`](Self::max_retry_after)).
+    /// Default: 20 s.
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default())
+    ///     .max_delay(std::time::Duration::from_secs(5));
+    /// ```
+    pub const fn max_delay(mut self, cap: Duration) -> Self {
+        self.max_delay = cap;
+        self
+    }
+
+    /// The most attempts a call makes, the first included. Default: 3. Zero is rejected
+    /// by [`build`](Self::build); `u32::MAX` means "until something else stops it".
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default()).max_attempts(5);
+    /// ```
+    pub const fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// The longest a call may take, from its first poll. No sleep is started that would
+    /// end past it, and an attempt still running at the deadline is dropped. Default:
+    /// none.
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default())
+    ///     .max_elapsed(std::time::Duration::from_secs(30));
+    /// ```
+    pub const fn max_elapsed(mut self, deadline: Duration) -> Self {
+        self.max_elapsed = Some(deadline);
+        self
+    }
+
+    /// The longest one attempt may run; an attempt that takes longer is dropped and
+    /// counts as a transient failure. Default: none.
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default())
+    ///     .attempt_timeout(std::time::Duration::from_secs(2));
+    /// ```
+    pub const fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest server-given delay honoured. Default: 60 s.
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default())
+    ///     .max_retry_after(std::time::Duration::from_secs(10));
+    /// ```
+    pub const fn max_retry_after(mut self, limit: Duration) -> Self {
+        self.max_retry_after = limit;
+        self
+    }
+
+    /// Fixes the jitter sequence, for reproducible schedules in tests. Default: a fresh
+    /// seed per call from the thread's secure generator.
+    ///
+    /// ```
+    /// let builder = steadfast::Policy::builder(steadfast::Exponential::default()).seed(7);
+    /// ```
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks the settings and returns the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if the attempt limit is zero, the deadline or attempt timeout is
+    /// zero, or the backoff strategy rejects its settings (a NaN, infinite or negative
+    /// factor).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::Policy;
+    ///
+    /// let err = Policy::builder(steadfast::Exponential::default())
+    ///     .attempt_timeout(Duration::ZERO)
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "attempt timeout must be longer than zero");
+    /// ```
+    pub fn build(self) -> Result<Policy<B>, crate::ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::ZeroAttempts);
+        }
+        if let Some(deadline) = self.max_elapsed {
+            ConfigError::check_positive("max elapsed", deadline)?;
+        }
+        if let Some(timeout) = self.attempt_timeout {
+            ConfigError::check_positive("attempt timeout", timeout)?;
+        }
+        self.backoff.validate()?;
+        Ok(Policy { config: self, rng: JitterRng::seeded(0) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Constant;
+
+    #[test]
+    fn stops_at_the_attempt_limit() {
+        let mut policy = Policy::builder(Constant::new(Duration::from_millis(5)))
+            .jitter(Jitter::none())
+            .max_attempts(3)
+            .build()
+            .unwrap();
+        policy.start(0);
+        assert_eq!(policy.next_delay(1), Some(Duration::from_millis(5)));
+        assert_eq!(policy.next_delay(2), Some(Duration::from_millis(5)));
+        assert_eq!(policy.next_delay(3), None);
+        assert_eq!(policy.next_delay(u32::MAX), None);
+    }
+
+    #[test]
+    fn a_fixed_seed_repeats_the_schedule_across_calls() {
+        let mut policy = Policy::builder(Exponential::default()).seed(3).max_attempts(10).build().unwrap();
+        policy.start(1);
+        let first: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
+        policy.start(2);
+        let second: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn fresh_entropy_gives_a_fresh_schedule() {
+        let mut policy = Policy::builder(Exponential::default()).max_attempts(10).build().unwrap();
+        policy.start(1);
+        let first: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
+        policy.start(2);
+        let second: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn rejects_zero_durations() {
+        let zero_deadline = Policy::builder(Exponential::default()).max_elapsed(Duration::ZERO).build();
+        assert_eq!(zero_deadline.unwrap_err(), ConfigError::ZeroDuration { setting: "max elapsed" });
+    }
+}

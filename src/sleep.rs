@@ -1,0 +1,82 @@
+//! How a call waits between attempts.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Creates the timers a call waits on: between attempts, and for attempt timeouts.
+///
+/// A zero delay never reaches the sleeper: the retry starts at once, without a timer.
+///
+/// ```
+/// use std::future::{ready, Ready};
+/// use std::time::Duration;
+/// use steadfast::{retry, Sleeper};
+///
+/// /// Never waits: for tests that only count attempts.
+/// struct NoWait;
+///
+/// impl Sleeper for NoWait {
+///     type Sleep = Ready<()>;
+///     fn sleep(&self, _: Duration) -> Self::Sleep {
+///         ready(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = retry(|_| async { Err::<(), _>("down") }).sleeper(NoWait).await.unwrap_err();
+/// assert_eq!(err.attempts(), 3);
+/// # }
+/// ```
+pub trait Sleeper {
+    /// The timer future.
+    type Sleep: Future<Output = ()>;
+
+    /// A future that completes after `delay`.
+    fn sleep(&self, delay: Duration) -> Self::Sleep;
+}
+
+/// tokio's timer, [`tokio::time::sleep`].
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{Sleeper, TokioSleeper};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// TokioSleeper.sleep(Duration::from_millis(10)).await;
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokioSleeper;
+
+#[cfg(feature = "tokio")]
+impl Sleeper for TokioSleeper {
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(&self, delay: Duration) -> Self::Sleep {
+        tokio::time::sleep(delay)
+    }
+}
+
+/// Stands in for a sleeper when the `tokio` feature is off. It is not a [`Sleeper`],
+/// so a call cannot be awaited until one is chosen with
+/// [`Retry::sleeper`](crate::Retry::sleeper).
+///
+/// ```
+/// let placeholder = steadfast::NoSleeper;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoSleeper;
+
+/// The sleeper a call uses unless told otherwise: [`TokioSleeper`] with the `tokio`
+/// feature, else [`NoSleeper`] (which must be replaced).
+#[cfg(feature = "tokio")]
+pub type DefaultSleeper = TokioSleeper;
+
+/// The sleeper a call uses unless told otherwise: [`TokioSleeper`] with the `tokio`
+/// feature, else [`NoSleeper`] (which must be replaced).
+#[cfg(not(feature = "tokio"))]
+pub type DefaultSleeper = NoSleeper;
