@@ -33,7 +33,11 @@ pub struct Attempt {
 
 impl Attempt {
     pub(crate) const fn new(number: u32, elapsed: Duration, key: IdempotencyKey) -> Self {
-        Self { number, elapsed, key }
+        Self {
+            number,
+            elapsed,
+            key,
+        }
     }
 
     /// Which attempt this is: 1 for the first.

@@ -85,10 +85,20 @@ impl Clock for TokioClock {
 
 /// The clock a call uses unless told otherwise: [`TokioClock`] with the `tokio` feature,
 /// else [`StdClock`].
+///
+/// ```
+/// use steadfast::Clock;
+/// let now = steadfast::DefaultClock::default().now();
+/// ```
 #[cfg(feature = "tokio")]
 pub type DefaultClock = TokioClock;
 
 /// The clock a call uses unless told otherwise: [`TokioClock`] with the `tokio` feature,
 /// else [`StdClock`].
+///
+/// ```
+/// use steadfast::Clock;
+/// let now = steadfast::DefaultClock::default().now();
+/// ```
 #[cfg(not(feature = "tokio"))]
 pub type DefaultClock = StdClock;

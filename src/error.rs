@@ -1,4 +1,12 @@
 //! What a call returns when retrying stops, and what a policy rejects when it is built.
+//!
+//! ```
+//! use steadfast::error::{RetryError, StopReason};
+//!
+//! fn should_reschedule<E>(error: &RetryError<E>) -> bool {
+//!     matches!(error.reason(), StopReason::RetryAfterTooLong { .. } | StopReason::DeadlineExceeded)
+//! }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -25,11 +33,11 @@ use std::time::Duration;
 /// assert_eq!(err.reason(), StopReason::AttemptsExhausted);
 /// assert_eq!(err.attempts(), 2);
 /// assert_eq!(err.error(), Some(&"down"));
-/// assert_eq!(err.to_string(), "attempts exhausted after 2 attempts");
+/// assert_eq!(err.to_string(), "gave up after 2 attempts: attempts exhausted");
 /// # }
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[error("{reason} after {attempts} {noun}", noun = if *.attempts == 1 { "attempt" } else { "attempts" })]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("gave up after {attempts} {noun}: {reason}", noun = if *.attempts == 1 { "attempt" } else { "attempts" })]
 pub struct RetryError<E> {
     reason: StopReason,
     attempts: u32,
@@ -39,7 +47,11 @@ pub struct RetryError<E> {
 
 impl<E> RetryError<E> {
     pub(crate) fn new(reason: StopReason, attempts: u32, last: Option<AttemptError<E>>) -> Self {
-        Self { reason, attempts, last }
+        Self {
+            reason,
+            attempts,
+            last,
+        }
     }
 
     /// Why retrying stopped.
@@ -148,7 +160,7 @@ impl<E> RetryError<E> {
 /// let timeout: AttemptError<std::io::Error> = AttemptError::TimedOut(Duration::from_secs(2));
 /// assert_eq!(timeout.to_string(), "attempt timed out after 2s");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttemptError<E> {
     /// The operation returned this error.
@@ -259,6 +271,10 @@ impl ConfigError {
     }
 
     pub(crate) fn check_positive(setting: &'static str, value: Duration) -> Result<(), Self> {
-        if value.is_zero() { Err(Self::ZeroDuration { setting }) } else { Ok(()) }
+        if value.is_zero() {
+            Err(Self::ZeroDuration { setting })
+        } else {
+            Ok(())
+        }
     }
 }

@@ -1,4 +1,12 @@
 //! The future that runs a call: a small state machine over attempts and sleeps.
+//!
+//! ```
+//! use std::future::IntoFuture;
+//! use steadfast::future::RetryFuture;
+//!
+//! // The future of a call can be named, stored and spawned.
+//! let future = steadfast::retry(|_| async { Ok::<_, ()>(()) }).into_future();
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -6,7 +14,6 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
-use rand::Rng;
 
 use crate::retry::{Operation, Retry};
 use crate::schedule::{self, Next};
@@ -55,6 +62,9 @@ pin_project! {
         started: Option<Instant>,
         attempts: u32,
         key: IdempotencyKey,
+        // The outcome of the last attempt, kept through the sleep that follows it in
+        // case the call ends before the next attempt starts.
+        last: Option<Ended<Op::Ok, Op::Err>>,
         #[pin]
         state: State<Op::Future, S::Sleep>,
     }
@@ -96,6 +106,7 @@ where
             started: None,
             attempts: 0,
             key: IdempotencyKey::from_random_bytes([0; 16]),
+            last: None,
             state: State::Idle,
         }
     }
@@ -103,13 +114,15 @@ where
 
 /// What woke the call.
 enum Step<T, E> {
-    /// The call started, or a sleep ended: start the next attempt.
-    Begin,
+    /// The call started, or a sleep ended: start the next attempt, this far into the
+    /// call.
+    Begin(Duration),
     /// An attempt ended.
     Ended(Ended<T, E>),
 }
 
 /// How an attempt ended.
+#[derive(Debug)]
 enum Ended<T, E> {
     Finished(Result<T, E>),
     TimedOut { after: Duration, deadline: bool },
@@ -141,17 +154,29 @@ fn begin<Op: Operation, S: Sleeper>(
     true
 }
 
+/// Time since the call started, on its clock.
+fn elapsed_since(clock: &impl Clock, started: Option<Instant>) -> Duration {
+    started.map_or(Duration::ZERO, |started| {
+        clock.now().saturating_duration_since(started)
+    })
+}
+
 /// The call's final answer, from the last attempt's outcome and the reason it stopped.
 /// A value the classifier rejected is still the caller's to inspect, so it comes back
 /// as `Ok`.
-fn conclude<T, E>(last: Ended<T, E>, reason: StopReason, attempts: u32) -> Result<T, RetryError<E>> {
+fn conclude<T, E>(
+    last: Option<Ended<T, E>>,
+    reason: StopReason,
+    attempts: u32,
+) -> Result<T, RetryError<E>> {
     let failure = match last {
-        Ended::Finished(Ok(value)) => return Ok(value),
-        Ended::Finished(Err(error)) => AttemptError::Operation(error),
-        Ended::TimedOut { after, .. } => AttemptError::TimedOut(after),
+        Some(Ended::Finished(Ok(value))) => return Ok(value),
+        Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
+        Some(Ended::TimedOut { after, .. }) => Some(AttemptError::TimedOut(after)),
+        None => None,
     };
     tracing::debug!(attempts, reason = %reason, "retry stopped");
-    Err(RetryError::new(reason, attempts, Some(failure)))
+    Err(RetryError::new(reason, attempts, failure))
 }
 
 impl<Op, P, C, H, S, K> Future for RetryFuture<Op, P, C, H, S, K>
@@ -171,41 +196,70 @@ where
             let step = match this.state.as_mut().project() {
                 StateProj::Idle => {
                     // The call begins at its first poll: its clock, its key, its seed.
-                    let mut rng = rand::rng();
-                    *this.key = IdempotencyKey::from_rng(&mut rng);
-                    this.policy.start(rng.next_u64());
+                    *this.key = IdempotencyKey::generate();
+                    this.policy.start(this.key.seed());
                     *this.started = Some(this.clock.now());
-                    Step::Begin
+                    Step::Begin(Duration::ZERO)
                 }
-                StateProj::Running { attempt, timer, limit, limit_is_deadline } => match attempt.poll(cx) {
-                    Poll::Ready(output) => Step::Ended(Ended::Finished(this.operation.finish(output))),
+                StateProj::Running {
+                    attempt,
+                    timer,
+                    limit,
+                    limit_is_deadline,
+                } => match attempt.poll(cx) {
+                    Poll::Ready(output) => {
+                        Step::Ended(Ended::Finished(this.operation.finish(output)))
+                    }
                     Poll::Pending => {
-                        let Some(timer) = timer.as_pin_mut() else { return Poll::Pending };
+                        let Some(timer) = timer.as_pin_mut() else {
+                            return Poll::Pending;
+                        };
                         ready!(timer.poll(cx));
-                        Step::Ended(Ended::TimedOut { after: *limit, deadline: *limit_is_deadline })
+                        Step::Ended(Ended::TimedOut {
+                            after: *limit,
+                            deadline: *limit_is_deadline,
+                        })
                     }
                 },
                 StateProj::Sleeping { sleep } => {
                     ready!(sleep.poll(cx));
-                    Step::Begin
+                    Step::Begin(elapsed_since(this.clock, *this.started))
                 }
                 // Misuse by the caller, not a configuration: the contract of `Future`.
                 #[allow(clippy::panic)]
                 StateProj::Done => panic!("`RetryFuture` polled after completion"),
             };
 
-            let elapsed = this.started.map_or(Duration::ZERO, |started| {
-                this.clock.now().saturating_duration_since(started)
-            });
             let attempts = *this.attempts;
-            let context = (elapsed, *this.key);
 
             let ended = match step {
-                Step::Begin => {
-                    if !begin(this.operation, this.policy, this.sleeper, this.attempts, context, this.state.as_mut()) {
+                Step::Begin(elapsed) => {
+                    let context = (elapsed, *this.key);
+                    // A timer may fire a little late (tokio's fire on whole
+                    // milliseconds): an attempt must not start with no time left.
+                    let past_deadline = this
+                        .policy
+                        .max_elapsed()
+                        .is_some_and(|deadline| elapsed >= deadline);
+                    let stop = if past_deadline {
+                        Some(StopReason::DeadlineExceeded)
+                    } else if begin(
+                        this.operation,
+                        this.policy,
+                        this.sleeper,
+                        this.attempts,
+                        context,
+                        this.state.as_mut(),
+                    ) {
+                        None
+                    } else {
+                        Some(StopReason::StateLost)
+                    };
+                    if let Some(reason) = stop {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(RetryError::new(StopReason::StateLost, attempts, None)));
+                        return Poll::Ready(conclude(this.last.take(), reason, attempts));
                     }
+                    *this.last = None;
                     continue;
                 }
                 Step::Ended(ended) => ended,
@@ -218,15 +272,23 @@ where
                     (Ended::Finished(outcome), decision)
                 }
                 Ended::TimedOut { after, deadline } => {
-                    tracing::debug!(attempt = attempts, timeout_ms = after.as_millis() as u64, "attempt timed out");
+                    tracing::debug!(
+                        attempt = attempts,
+                        timeout_ms = after.as_millis() as u64,
+                        "attempt timed out"
+                    );
                     let last = Ended::TimedOut { after, deadline };
                     if deadline {
                         this.state.set(State::Done);
-                        return Poll::Ready(conclude(last, StopReason::DeadlineExceeded, attempts));
+                        return Poll::Ready(conclude(
+                            Some(last),
+                            StopReason::DeadlineExceeded,
+                            attempts,
+                        ));
                     }
                     if !this.operation.can_start() {
                         this.state.set(State::Done);
-                        return Poll::Ready(conclude(last, StopReason::StateLost, attempts));
+                        return Poll::Ready(conclude(Some(last), StopReason::StateLost, attempts));
                     }
                     (last, Decision::Retry)
                 }
@@ -238,17 +300,20 @@ where
                     if attempts > 1 && decision == Decision::Success {
                         tracing::debug!(attempts, "succeeded after retrying");
                     }
-                    return Poll::Ready(conclude(last, StopReason::Permanent, attempts));
+                    return Poll::Ready(conclude(Some(last), StopReason::Permanent, attempts));
                 }
                 Decision::Retry => None,
                 Decision::RetryAfter(retry_after) => Some(retry_after),
             };
 
+            // Read the clock only now: a call that ends on its first attempt needs it
+            // once, at its start.
+            let elapsed = elapsed_since(this.clock, *this.started);
             let delay = match schedule::after_failure(this.policy, attempts, elapsed, hint) {
                 Next::Retry(delay) => delay,
                 Next::Stop(reason) => {
                     this.state.set(State::Done);
-                    return Poll::Ready(conclude(last, reason, attempts));
+                    return Poll::Ready(conclude(Some(last), reason, attempts));
                 }
             };
 
@@ -263,19 +328,35 @@ where
                 decision = ?decision,
                 "retrying"
             );
-            this.hook.on_retry(&RetryEvent { attempt: attempts, delay, elapsed, failure, decision });
-            drop(last);
+            this.hook.on_retry(&RetryEvent {
+                attempt: attempts,
+                delay,
+                elapsed,
+                failure,
+                decision,
+            });
 
             if delay.is_zero() {
                 // A zero delay retries at once: arming a timer would cost a whole timer
                 // tick (a millisecond in tokio) for nothing.
-                if !begin(this.operation, this.policy, this.sleeper, this.attempts, context, this.state.as_mut()) {
+                let context = (elapsed, *this.key);
+                if !begin(
+                    this.operation,
+                    this.policy,
+                    this.sleeper,
+                    this.attempts,
+                    context,
+                    this.state.as_mut(),
+                ) {
                     this.state.set(State::Done);
-                    return Poll::Ready(Err(RetryError::new(StopReason::StateLost, attempts, None)));
+                    return Poll::Ready(conclude(Some(last), StopReason::StateLost, attempts));
                 }
                 continue;
             }
-            this.state.set(State::Sleeping { sleep: this.sleeper.sleep(delay) });
+            *this.last = Some(last);
+            this.state.set(State::Sleeping {
+                sleep: this.sleeper.sleep(delay),
+            });
         }
     }
 }

@@ -59,6 +59,16 @@ impl IdempotencyKey {
         Self(bytes)
     }
 
+    /// 64 bits derived from the key, to seed the call's jitter: one draw from the
+    /// secure generator serves both.
+    pub(crate) fn seed(&self) -> u64 {
+        let mut low = [0_u8; 8];
+        let mut high = [0_u8; 8];
+        low.copy_from_slice(&self.0[..8]);
+        high.copy_from_slice(&self.0[8..]);
+        u64::from_le_bytes(low) ^ u64::from_le_bytes(high).rotate_left(29)
+    }
+
     /// The key's 16 bytes.
     ///
     /// ```

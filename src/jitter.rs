@@ -91,7 +91,9 @@ impl Jitter {
     /// ```
     pub fn proportional(fraction: f64) -> Result<Self, ConfigError> {
         if (0.0..=1.0).contains(&fraction) {
-            Ok(Self { kind: Kind::Proportional(fraction) })
+            Ok(Self {
+                kind: Kind::Proportional(fraction),
+            })
         } else {
             Err(ConfigError::OutOfRange {
                 setting: "proportional jitter fraction",
@@ -121,7 +123,9 @@ impl Jitter {
             Kind::Full => rng.duration_between(Duration::ZERO, delay),
             Kind::Equal => {
                 let half = delay.checked_div(2).unwrap_or_default();
-                half.saturating_add(rng.duration_between(Duration::ZERO, delay.saturating_sub(half)))
+                half.saturating_add(
+                    rng.duration_between(Duration::ZERO, delay.saturating_sub(half)),
+                )
             }
             Kind::Proportional(fraction) => {
                 let d = nanos(delay) as f64;
@@ -148,9 +152,15 @@ mod tests {
     #[test]
     fn stays_random_at_the_cap() {
         let cap = Duration::from_secs(1);
-        for jitter in [Jitter::full(), Jitter::equal(), Jitter::proportional(0.3).unwrap()] {
+        for jitter in [
+            Jitter::full(),
+            Jitter::equal(),
+            Jitter::proportional(0.3).unwrap(),
+        ] {
             let mut rng = JitterRng::seeded(11);
-            let draws: Vec<_> = (0..50).map(|_| jitter.apply(cap * 4, cap, &mut rng)).collect();
+            let draws: Vec<_> = (0..50)
+                .map(|_| jitter.apply(cap * 4, cap, &mut rng))
+                .collect();
             assert!(draws.iter().all(|d| *d <= cap), "{jitter:?}");
             let at_cap = draws.iter().filter(|d| **d == cap).count();
             assert!(at_cap <= 1, "{jitter:?} piled {at_cap} draws on the cap");
@@ -170,7 +180,11 @@ mod tests {
     #[test]
     fn huge_delays_do_not_overflow() {
         let mut rng = JitterRng::seeded(2);
-        for jitter in [Jitter::full(), Jitter::equal(), Jitter::proportional(1.0).unwrap()] {
+        for jitter in [
+            Jitter::full(),
+            Jitter::equal(),
+            Jitter::proportional(1.0).unwrap(),
+        ] {
             assert!(jitter.apply(Duration::MAX, Duration::MAX, &mut rng) <= Duration::MAX);
         }
     }

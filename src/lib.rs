@@ -65,7 +65,12 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(
     not(test),
-    warn(clippy::unwrap_used, clippy::expect_used, clippy::arithmetic_side_effects, clippy::panic)
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::arithmetic_side_effects,
+        clippy::panic
+    )
 )]
 
 mod attempt;
@@ -100,3 +105,8 @@ pub use rng::JitterRng;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
 pub use sleep::{DefaultSleeper, NoSleeper, Sleeper};
+
+// The README's code is compiled and run with the doc tests, so it never rots.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -7,6 +7,11 @@ use crate::{ConfigError, Jitter, JitterRng};
 
 /// The longest server-given delay (`Retry-After`) honoured unless a policy says
 /// otherwise: one minute.
+///
+/// ```
+/// use steadfast::{Policy, RetryPolicy, DEFAULT_MAX_RETRY_AFTER};
+/// assert_eq!(Policy::default().max_retry_after(), DEFAULT_MAX_RETRY_AFTER);
+/// ```
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Decides, after each failed attempt, whether to try again and after how long.
@@ -165,7 +170,10 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
             return None;
         }
         let cap = self.config.max_delay;
-        let delay = self.config.backoff.delay(failed_attempt, cap, &mut self.rng);
+        let delay = self
+            .config
+            .backoff
+            .delay(failed_attempt, cap, &mut self.rng);
         Some(self.config.jitter.apply(delay, cap, &mut self.rng))
     }
 
@@ -319,7 +327,10 @@ impl<B: Backoff> PolicyBuilder<B> {
             ConfigError::check_positive("attempt timeout", timeout)?;
         }
         self.backoff.validate()?;
-        Ok(Policy { config: self, rng: JitterRng::seeded(0) })
+        Ok(Policy {
+            config: self,
+            rng: JitterRng::seeded(0),
+        })
     }
 }
 
@@ -344,7 +355,11 @@ mod tests {
 
     #[test]
     fn a_fixed_seed_repeats_the_schedule_across_calls() {
-        let mut policy = Policy::builder(Exponential::default()).seed(3).max_attempts(10).build().unwrap();
+        let mut policy = Policy::builder(Exponential::default())
+            .seed(3)
+            .max_attempts(10)
+            .build()
+            .unwrap();
         policy.start(1);
         let first: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
         policy.start(2);
@@ -354,7 +369,10 @@ mod tests {
 
     #[test]
     fn fresh_entropy_gives_a_fresh_schedule() {
-        let mut policy = Policy::builder(Exponential::default()).max_attempts(10).build().unwrap();
+        let mut policy = Policy::builder(Exponential::default())
+            .max_attempts(10)
+            .build()
+            .unwrap();
         policy.start(1);
         let first: Vec<_> = (1..10).map(|n| policy.next_delay(n)).collect();
         policy.start(2);
@@ -364,7 +382,14 @@ mod tests {
 
     #[test]
     fn rejects_zero_durations() {
-        let zero_deadline = Policy::builder(Exponential::default()).max_elapsed(Duration::ZERO).build();
-        assert_eq!(zero_deadline.unwrap_err(), ConfigError::ZeroDuration { setting: "max elapsed" });
+        let zero_deadline = Policy::builder(Exponential::default())
+            .max_elapsed(Duration::ZERO)
+            .build();
+        assert_eq!(
+            zero_deadline.unwrap_err(),
+            ConfigError::ZeroDuration {
+                setting: "max elapsed"
+            }
+        );
     }
 }

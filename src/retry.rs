@@ -5,7 +5,7 @@ use std::future::{Future, IntoFuture};
 use crate::classify::{ClassifyOutcome, RetryAnyError};
 use crate::future::RetryFuture;
 use crate::{
-    Attempt, Classify, Clock, DefaultClock, DefaultSleeper, Decision, OnRetry, Policy, RetryEvent,
+    Attempt, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry, Policy, RetryEvent,
     RetryPolicy, Sleeper,
 };
 
@@ -97,7 +97,10 @@ where
     F: FnMut(S, Attempt) -> Fut,
     Fut: Future<Output = (S, Result<T, E>)>,
 {
-    Retry::new(Stateful { state: Some(state), operation })
+    Retry::new(Stateful {
+        state: Some(state),
+        operation,
+    })
 }
 
 /// A unit of work that can be attempted repeatedly.
@@ -155,6 +158,18 @@ pub trait Operation {
 }
 
 /// A closure of the attempt context, as an [`Operation`]; made by [`retry`].
+///
+/// ```
+/// use steadfast::{retry, Retry, Stateless};
+///
+/// fn configured<F, Fut>(op: F) -> Retry<Stateless<F>>
+/// where
+///     F: FnMut(steadfast::Attempt) -> Fut,
+///     Fut: std::future::Future<Output = Result<(), std::io::Error>>,
+/// {
+///     retry(op)
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Stateless<F>(F);
 
@@ -178,6 +193,16 @@ where
 
 /// A closure that threads state through its attempts, as an [`Operation`]; made by
 /// [`retry_with`].
+///
+/// ```
+/// use steadfast::{retry_with, Retry, Stateful};
+///
+/// let mut count = 0_u32;
+/// let call = retry_with(&mut count, |count, _| async move {
+///     *count += 1;
+///     (count, Ok::<_, ()>(()))
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct Stateful<S, F> {
     state: Option<S>,
@@ -293,7 +318,10 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// let call = retry(|_| async { Err::<(), _>(404_u16) })
     ///     .classify(|status: &u16| if *status >= 500 { Decision::Retry } else { Decision::Fail });
     /// ```
-    pub fn classify<C2: Classify<Op::Ok, Op::Err>>(self, classifier: C2) -> Retry<Op, P, C2, H, S, K> {
+    pub fn classify<C2: Classify<Op::Ok, Op::Err>>(
+        self,
+        classifier: C2,
+    ) -> Retry<Op, P, C2, H, S, K> {
         Retry {
             operation: self.operation,
             policy: self.policy,

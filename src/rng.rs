@@ -70,9 +70,8 @@ impl JitterRng {
         lo.saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
     }
 
-    /// A uniformly drawn duration in `lo..=hi`, at nanosecond resolution.
-    ///
-    /// Durations beyond `u64::MAX` nanoseconds (about 584 years) are treated as that.
+    /// A uniformly drawn duration in `lo..=hi` (the bounds are swapped if reversed), at
+    /// nanosecond resolution for spans up to 584 years.
     ///
     /// ```
     /// use std::time::Duration;
@@ -81,7 +80,19 @@ impl JitterRng {
     /// assert!(d >= Duration::from_millis(5) && d <= Duration::from_millis(9));
     /// ```
     pub fn duration_between(&mut self, lo: Duration, hi: Duration) -> Duration {
-        Duration::from_nanos(self.between(nanos(lo), nanos(hi)))
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        let span = hi.saturating_sub(lo);
+        let offset = match u64::try_from(span.as_nanos()) {
+            Ok(span_nanos) => Duration::from_nanos(self.between(0, span_nanos)),
+            // Spans of centuries: a 53-bit fraction of the span is resolution enough.
+            Err(_) => {
+                let fraction = (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
+                Duration::try_from_secs_f64(span.as_secs_f64() * fraction)
+                    .unwrap_or(span)
+                    .min(span)
+            }
+        };
+        lo.saturating_add(offset)
     }
 }
 

@@ -46,8 +46,13 @@ pub(crate) fn after_failure(
 
 /// How long the next attempt may run, and whether that limit is the call's deadline
 /// (which ends the call) rather than the per-attempt timeout (which allows a retry).
-pub(crate) fn attempt_limit(policy: &dyn RetryPolicy, elapsed: Duration) -> Option<(Duration, bool)> {
-    let remaining = policy.max_elapsed().map(|deadline| deadline.saturating_sub(elapsed));
+pub(crate) fn attempt_limit(
+    policy: &dyn RetryPolicy,
+    elapsed: Duration,
+) -> Option<(Duration, bool)> {
+    let remaining = policy
+        .max_elapsed()
+        .map(|deadline| deadline.saturating_sub(elapsed));
     match (policy.attempt_timeout(), remaining) {
         (Some(timeout), Some(remaining)) if remaining <= timeout => Some((remaining, true)),
         (Some(timeout), _) => Some((timeout, false)),
@@ -73,9 +78,19 @@ mod tests {
 
     #[test]
     fn a_hint_raises_the_delay() {
-        let next = after_failure(&mut policy(3), 1, Duration::ZERO, Some(Duration::from_secs(4)));
+        let next = after_failure(
+            &mut policy(3),
+            1,
+            Duration::ZERO,
+            Some(Duration::from_secs(4)),
+        );
         assert_eq!(next, Next::Retry(Duration::from_secs(4)));
-        let next = after_failure(&mut policy(3), 1, Duration::ZERO, Some(Duration::from_millis(1)));
+        let next = after_failure(
+            &mut policy(3),
+            1,
+            Duration::ZERO,
+            Some(Duration::from_millis(1)),
+        );
         assert_eq!(next, Next::Retry(Duration::from_secs(1)));
     }
 
@@ -83,10 +98,16 @@ mod tests {
     fn a_hint_beyond_the_limit_or_the_deadline_stops() {
         let hint = Duration::from_secs(999_999_999);
         let next = after_failure(&mut policy(3), 1, Duration::ZERO, Some(hint));
-        assert_eq!(next, Next::Stop(StopReason::RetryAfterTooLong { retry_after: hint }));
+        assert_eq!(
+            next,
+            Next::Stop(StopReason::RetryAfterTooLong { retry_after: hint })
+        );
         let hint = Duration::from_secs(3);
         let next = after_failure(&mut policy(3), 1, Duration::from_secs(8), Some(hint));
-        assert_eq!(next, Next::Stop(StopReason::RetryAfterTooLong { retry_after: hint }));
+        assert_eq!(
+            next,
+            Next::Stop(StopReason::RetryAfterTooLong { retry_after: hint })
+        );
     }
 
     #[test]
@@ -112,8 +133,14 @@ mod tests {
             .max_elapsed(Duration::from_secs(5))
             .build()
             .unwrap();
-        assert_eq!(attempt_limit(&with_timeout, Duration::ZERO), Some((Duration::from_secs(2), false)));
-        assert_eq!(attempt_limit(&with_timeout, Duration::from_secs(4)), Some((Duration::from_secs(1), true)));
+        assert_eq!(
+            attempt_limit(&with_timeout, Duration::ZERO),
+            Some((Duration::from_secs(2), false))
+        );
+        assert_eq!(
+            attempt_limit(&with_timeout, Duration::from_secs(4)),
+            Some((Duration::from_secs(1), true))
+        );
         assert_eq!(attempt_limit(&Policy::default(), Duration::ZERO), None);
     }
 }

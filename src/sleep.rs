@@ -73,10 +73,18 @@ pub struct NoSleeper;
 
 /// The sleeper a call uses unless told otherwise: [`TokioSleeper`] with the `tokio`
 /// feature, else [`NoSleeper`] (which must be replaced).
+///
+/// ```
+/// let sleeper = steadfast::DefaultSleeper::default();
+/// ```
 #[cfg(feature = "tokio")]
 pub type DefaultSleeper = TokioSleeper;
 
 /// The sleeper a call uses unless told otherwise: [`TokioSleeper`] with the `tokio`
 /// feature, else [`NoSleeper`] (which must be replaced).
+///
+/// ```
+/// let sleeper = steadfast::DefaultSleeper::default();
+/// ```
 #[cfg(not(feature = "tokio"))]
 pub type DefaultSleeper = NoSleeper;

@@ -36,7 +36,10 @@ impl Decorrelated {
     /// ```
     #[must_use]
     pub const fn new(base: Duration) -> Self {
-        Self { base, previous: base }
+        Self {
+            base,
+            previous: base,
+        }
     }
 }
 

@@ -96,21 +96,30 @@ mod tests {
         let mut rng = JitterRng::seeded(0);
         let cap = Duration::from_secs(30);
         assert_eq!(backoff.delay(u32::MAX, cap, &mut rng), cap);
-        assert_eq!(backoff.delay(64, Duration::MAX, &mut rng), Duration::from_nanos(u64::MAX));
+        assert_eq!(
+            backoff.delay(64, Duration::MAX, &mut rng),
+            Duration::from_nanos(u64::MAX)
+        );
     }
 
     #[test]
     fn a_zero_factor_waits_base_once_then_nothing() {
         let mut backoff = Exponential::new(Duration::from_secs(1)).factor(0.0);
         let mut rng = JitterRng::seeded(0);
-        assert_eq!(backoff.delay(1, Duration::MAX, &mut rng), Duration::from_secs(1));
+        assert_eq!(
+            backoff.delay(1, Duration::MAX, &mut rng),
+            Duration::from_secs(1)
+        );
         assert_eq!(backoff.delay(2, Duration::MAX, &mut rng), Duration::ZERO);
     }
 
     #[test]
     fn rejects_impossible_factors() {
         for factor in [f64::NAN, f64::INFINITY, -1.0, f64::NEG_INFINITY] {
-            assert!(Exponential::default().factor(factor).validate().is_err(), "{factor}");
+            assert!(
+                Exponential::default().factor(factor).validate().is_err(),
+                "{factor}"
+            );
         }
         assert!(Exponential::default().factor(3.0).validate().is_ok());
     }

@@ -1,5 +1,14 @@
 //! Backoff strategies: how long to wait before each retry, before jitter.
 //!
+//! ```
+//! use std::time::Duration;
+//! use steadfast::backoff::{Backoff, Fibonacci};
+//!
+//! let mut backoff = Fibonacci::new(Duration::from_millis(10));
+//! let delay = backoff.delay(4, Duration::from_secs(1), &mut steadfast::JitterRng::seeded(0));
+//! assert_eq!(delay, Duration::from_millis(30));
+//! ```
+//!
 //! A strategy is a plain value. [`Policy`](crate::Policy) asks it for the delay before
 //! retry `n` (1 for the first retry), hands it the policy's cap, and then applies
 //! [`Jitter`](crate::Jitter). Every strategy saturates instead of overflowing, for any
@@ -77,6 +86,9 @@ mod tests {
     fn scaled_saturates() {
         assert_eq!(scaled(Duration::from_secs(1), 3), Duration::from_secs(3));
         assert_eq!(scaled(Duration::MAX, 2), Duration::MAX);
-        assert_eq!(scaled(Duration::from_secs(u64::MAX / 2), u64::MAX), Duration::MAX);
+        assert_eq!(
+            scaled(Duration::from_secs(u64::MAX / 2), u64::MAX),
+            Duration::MAX
+        );
     }
 }

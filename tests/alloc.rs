@@ -1,0 +1,148 @@
+//! A call allocates nothing: counted by a global allocator, on the first-try path and on
+//! a path with retries and sleeps.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use steadfast::{Decision, Exponential, Jitter, Policy, StdClock, retry, retry_with};
+use support::{Instant0, block_on, constant};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; the counter is a const-initialised
+// thread-local `Cell`, which neither allocates nor re-enters the allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let result = f();
+    (result, ALLOCATIONS.with(Cell::get) - before)
+}
+
+async fn flaky(attempt: u32, failures: u32) -> Result<u32, std::io::Error> {
+    if attempt <= failures {
+        Err(std::io::ErrorKind::ConnectionReset.into())
+    } else {
+        Ok(attempt)
+    }
+}
+
+#[test]
+fn a_call_allocates_nothing() {
+    // The thread's secure generator is set up on first use, once per thread.
+    let _ = steadfast::IdempotencyKey::generate();
+
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry(|a| flaky(a.number(), 0))
+                .sleeper(Instant0)
+                .clock(StdClock)
+                .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap(), 1);
+    assert_eq!(count, 0, "first try succeeds");
+
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry(|a| flaky(a.number(), 3))
+                .with(constant(Duration::ZERO, 5))
+                .sleeper(Instant0)
+                .clock(StdClock)
+                .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap(), 4);
+    assert_eq!(count, 0, "three failures, zero delay, then success");
+
+    let policy = Policy::builder(Exponential::new(Duration::from_millis(10)))
+        .jitter(Jitter::full())
+        .max_attempts(5)
+        .attempt_timeout(Duration::from_secs(1))
+        .max_elapsed(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry(|a| flaky(a.number(), 3))
+                .with(policy)
+                .classify(|_: &std::io::Error| Decision::Retry)
+                .on_retry(|event| assert!(event.attempt <= 3))
+                .sleeper(Instant0)
+                .clock(StdClock)
+                .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap(), 4);
+    assert_eq!(
+        count, 0,
+        "sleeps, timeouts, a deadline, jitter, a hook and a classifier"
+    );
+
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry(|a| flaky(a.number(), 9))
+                .with(constant(Duration::ZERO, 3))
+                .sleeper(Instant0)
+                .clock(StdClock)
+                .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap_err().attempts(), 3);
+    assert_eq!(
+        count, 0,
+        "failing for good builds the error without allocating"
+    );
+
+    let mut state = 0_u32;
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry_with(&mut state, |s, a| {
+                *s += 1;
+                async move { (s, flaky(a.number(), 2).await) }
+            })
+            .with(constant(Duration::from_millis(1), 5))
+            .sleeper(Instant0)
+            .clock(StdClock)
+            .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap(), 3);
+    assert_eq!(count, 0, "threaded state");
+    assert_eq!(state, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn counting_works() {
+    let (v, count) = allocations_during(|| vec![1_u8; 16]);
+    assert_eq!(v.len(), 16);
+    assert_eq!(count, 1, "the allocator sees allocations on this thread");
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use steadfast::{Constant, Jitter, Policy, Sleeper, TokioSleeper};
+
+/// A policy with a fixed delay, no jitter, and `attempts` attempts.
+pub fn constant(delay: Duration, attempts: u32) -> Policy<Constant> {
+    Policy::builder(Constant::new(delay))
+        .jitter(Jitter::none())
+        .max_attempts(attempts)
+        .build()
+        .unwrap()
+}
+
+/// tokio's timer, recording every delay it is asked for.
+#[derive(Clone, Default)]
+pub struct RecordingSleeper {
+    pub delays: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl RecordingSleeper {
+    pub fn delays(&self) -> Vec<Duration> {
+        self.delays.lock().unwrap().clone()
+    }
+}
+
+impl Sleeper for RecordingSleeper {
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(&self, delay: Duration) -> Self::Sleep {
+        self.delays.lock().unwrap().push(delay);
+        TokioSleeper.sleep(delay)
+    }
+}
+
+/// A sleeper whose timers are ready at once, for tests without a runtime.
+#[derive(Clone, Copy, Default)]
+pub struct Instant0;
+
+impl Sleeper for Instant0 {
+    type Sleep = std::future::Ready<()>;
+
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// Polls a future that never waits on anything external to completion.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// The time since `start` under tokio's clock.
+pub fn since(start: tokio::time::Instant) -> Duration {
+    tokio::time::Instant::now() - start
+}
