@@ -197,6 +197,9 @@ pub enum StopReason {
         /// The delay the server asked for.
         retry_after: Duration,
     },
+    /// The call's [`RetryBudget`](crate::RetryBudget) had no tokens left for another
+    /// retry: retries across all calls sharing it are already at their limit.
+    BudgetExhausted,
     /// The attempt holding the operation's threaded state timed out and was dropped
     /// with it (see [`retry_with`](crate::retry_with)), so no further attempt can run.
     StateLost,
@@ -213,6 +216,7 @@ impl fmt::Display for StopReason {
                 "server asked to retry after {}s, beyond the limit",
                 retry_after.as_secs_f64()
             ),
+            Self::BudgetExhausted => f.write_str("retry budget exhausted"),
             Self::StateLost => f.write_str("operation state lost with a timed-out attempt"),
         }
     }

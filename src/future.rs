@@ -18,8 +18,8 @@ use pin_project_lite::pin_project;
 use crate::retry::{Operation, Retry};
 use crate::schedule::{self, Next};
 use crate::{
-    Attempt, AttemptError, Classify, Clock, Decision, Failure, IdempotencyKey, OnRetry, RetryError,
-    RetryEvent, RetryPolicy, Sleeper, StopReason,
+    Attempt, AttemptError, Classify, Clock, Decision, Failure, IdempotencyKey, OnRetry,
+    RetryBudget, RetryCause, RetryError, RetryEvent, RetryPolicy, Sleeper, StopReason,
 };
 
 pin_project! {
@@ -59,6 +59,7 @@ pin_project! {
         hook: H,
         sleeper: S,
         clock: K,
+        budget: Option<RetryBudget>,
         started: Option<Instant>,
         attempts: u32,
         key: IdempotencyKey,
@@ -103,6 +104,7 @@ where
             hook: call.hook,
             sleeper: call.sleeper,
             clock: call.clock,
+            budget: call.budget,
             started: None,
             attempts: 0,
             key: IdempotencyKey::from_random_bytes([0; 16]),
@@ -199,6 +201,9 @@ where
                     *this.key = IdempotencyKey::generate();
                     this.policy.start(this.key.seed());
                     *this.started = Some(this.clock.now());
+                    if let Some(budget) = this.budget {
+                        budget.deposit();
+                    }
                     Step::Begin(Duration::ZERO)
                 }
                 StateProj::Running {
@@ -316,6 +321,22 @@ where
                     return Poll::Ready(conclude(Some(last), reason, attempts));
                 }
             };
+
+            if let Some(budget) = this.budget {
+                let cause = match (&last, hint) {
+                    (Ended::TimedOut { .. }, _) => RetryCause::TimedOut,
+                    (_, Some(_)) => RetryCause::Throttled,
+                    _ => RetryCause::Transient,
+                };
+                if !budget.try_withdraw(cause) {
+                    this.state.set(State::Done);
+                    return Poll::Ready(conclude(
+                        Some(last),
+                        StopReason::BudgetExhausted,
+                        attempts,
+                    ));
+                }
+            }
 
             let failure = match &last {
                 Ended::Finished(Ok(value)) => Failure::Rejected(value),

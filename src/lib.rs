@@ -41,6 +41,11 @@
 //! the call at once, with [`StopReason::RetryAfterTooLong`], so the caller can
 //! reschedule.
 //!
+//! **Budgets.** A [`RetryBudget`] is shared by every call to one dependency and bounds
+//! their retries together, so that retries can never multiply the load on a failing
+//! service: a lock-free token bucket, or a ratio of recent first attempts (as Finagle
+//! and gRPC do it). [`Retry::budget`] puts a call under one.
+//!
 //! **Errors.** A failed call returns [`RetryError`]: your own last error, unchanged,
 //! with why retrying stopped and how many attempts ran.
 //!
@@ -75,6 +80,7 @@
 
 mod attempt;
 pub mod backoff;
+mod budget;
 mod classify;
 mod clock;
 pub mod error;
@@ -87,9 +93,11 @@ mod retry;
 mod rng;
 mod schedule;
 mod sleep;
+mod sync;
 
 pub use attempt::Attempt;
 pub use backoff::{Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
+pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
 pub use classify::{Classify, ClassifyOutcome, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;

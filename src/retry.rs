@@ -5,8 +5,8 @@ use std::future::{Future, IntoFuture};
 use crate::classify::{ClassifyOutcome, RetryAnyError};
 use crate::future::RetryFuture;
 use crate::{
-    Attempt, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry, Policy, RetryEvent,
-    RetryPolicy, Sleeper,
+    Attempt, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry, Policy, RetryBudget,
+    RetryEvent, RetryPolicy, Sleeper,
 };
 
 /// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
@@ -263,6 +263,7 @@ pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, 
     pub(crate) hook: H,
     pub(crate) sleeper: S,
     pub(crate) clock: K,
+    pub(crate) budget: Option<RetryBudget>,
 }
 
 impl<Op> Retry<Op> {
@@ -281,6 +282,7 @@ impl<Op> Retry<Op> {
             hook: (),
             sleeper: DefaultSleeper::default(),
             clock: DefaultClock::default(),
+            budget: None,
         }
     }
 }
@@ -306,6 +308,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             hook: self.hook,
             sleeper: self.sleeper,
             clock: self.clock,
+            budget: self.budget,
         }
     }
 
@@ -329,6 +332,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             hook: self.hook,
             sleeper: self.sleeper,
             clock: self.clock,
+            budget: self.budget,
         }
     }
 
@@ -386,7 +390,30 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             hook,
             sleeper: self.sleeper,
             clock: self.clock,
+            budget: self.budget,
         }
+    }
+
+    /// Shares `budget` with every other call that uses it: the first attempt deposits,
+    /// each retry withdraws before it sleeps, and when the budget is empty the call
+    /// stops with [`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted)
+    /// and its last error. (A rejected `Ok` value is returned as it is.)
+    ///
+    /// ```
+    /// use steadfast::{retry, RetryBudget, StopReason};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), steadfast::ConfigError> {
+    /// let budget = RetryBudget::token_bucket(1.0, 1.0).build()?;
+    /// let err = retry(|_| async { Err::<(), _>("down") }).budget(&budget).await.unwrap_err();
+    /// assert_eq!(err.reason(), StopReason::BudgetExhausted);
+    /// assert_eq!(err.attempts(), 2); // one retry was in the budget
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn budget(mut self, budget: &RetryBudget) -> Self {
+        self.budget = Some(budget.clone());
+        self
     }
 
     /// Waits on `sleeper`'s timers instead of the default.
@@ -402,6 +429,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             hook: self.hook,
             sleeper,
             clock: self.clock,
+            budget: self.budget,
         }
     }
 
@@ -418,6 +446,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             hook: self.hook,
             sleeper: self.sleeper,
             clock,
+            budget: self.budget,
         }
     }
 }

@@ -66,3 +66,35 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 pub fn since(start: tokio::time::Instant) -> Duration {
     tokio::time::Instant::now() - start
 }
+
+/// A clock that moves only when told to, shareable across threads.
+#[derive(Clone)]
+pub struct ManualClock {
+    base: std::time::Instant,
+    offset_nanos: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self {
+            base: std::time::Instant::now(),
+            offset_nanos: Arc::default(),
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap();
+        self.offset_nanos
+            .fetch_add(nanos, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn nanos(&self) -> u64 {
+        self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl steadfast::Clock for ManualClock {
+    fn now(&self) -> std::time::Instant {
+        self.base + Duration::from_nanos(self.nanos())
+    }
+}
