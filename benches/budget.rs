@@ -50,8 +50,11 @@ fn built(budget: Result<RetryBudget, steadfast::ConfigError>) -> RetryBudget {
     }
 }
 
+/// A named way to withdraw one retry.
+type Candidate = (&'static str, Box<dyn Fn() -> bool + Sync>);
+
 /// Budgets that always have tokens, so every withdrawal takes the granting path.
-fn candidates() -> Vec<(&'static str, Box<dyn Fn() -> bool + Sync>)> {
+fn candidates() -> Vec<Candidate> {
     let bucket = built(RetryBudget::token_bucket(1e9, 1e12).clock(StdClock).build());
     let ratio = built(
         RetryBudget::ratio(1.0)
