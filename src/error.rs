@@ -197,6 +197,12 @@ pub enum StopReason {
         /// The delay the server asked for.
         retry_after: Duration,
     },
+    /// The call's [`CircuitBreaker`](crate::CircuitBreaker) refused the attempt, and
+    /// the policy's deadline leaves no time to wait for its next probe.
+    BreakerOpen {
+        /// How long until the breaker admits its next probe, when that is known.
+        retry_in: Option<Duration>,
+    },
     /// The call's [`RetryBudget`](crate::RetryBudget) had no tokens left for another
     /// retry: retries across all calls sharing it are already at their limit.
     BudgetExhausted,
@@ -216,6 +222,16 @@ impl fmt::Display for StopReason {
                 "server asked to retry after {}s, beyond the limit",
                 retry_after.as_secs_f64()
             ),
+            Self::BreakerOpen {
+                retry_in: Some(wait),
+            } => {
+                write!(
+                    f,
+                    "circuit breaker open, next probe in {}s",
+                    wait.as_secs_f64()
+                )
+            }
+            Self::BreakerOpen { retry_in: None } => f.write_str("circuit breaker open"),
             Self::BudgetExhausted => f.write_str("retry budget exhausted"),
             Self::StateLost => f.write_str("operation state lost with a timed-out attempt"),
         }

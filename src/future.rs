@@ -18,8 +18,9 @@ use pin_project_lite::pin_project;
 use crate::retry::{Operation, Retry};
 use crate::schedule::{self, Next};
 use crate::{
-    Attempt, AttemptError, Classify, Clock, Decision, Failure, IdempotencyKey, OnRetry,
-    RetryBudget, RetryCause, RetryError, RetryEvent, RetryPolicy, Sleeper, StopReason,
+    Attempt, AttemptError, CallOutcome, CircuitBreaker, Classify, Clock, Decision, Failure,
+    IdempotencyKey, OnRetry, Permit, RetryBudget, RetryCause, RetryError, RetryEvent, RetryPolicy,
+    Sleeper, StopReason,
 };
 
 pin_project! {
@@ -60,6 +61,9 @@ pin_project! {
         sleeper: S,
         clock: K,
         budget: Option<RetryBudget>,
+        breaker: Option<CircuitBreaker>,
+        // Admission for the attempt in flight; dropping the call gives it back.
+        permit: Option<Permit>,
         started: Option<Instant>,
         attempts: u32,
         key: IdempotencyKey,
@@ -105,6 +109,8 @@ where
             sleeper: call.sleeper,
             clock: call.clock,
             budget: call.budget,
+            breaker: call.breaker,
+            permit: None,
             started: None,
             attempts: 0,
             key: IdempotencyKey::from_random_bytes([0; 16]),
@@ -194,45 +200,51 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // Set when the next attempt should begin without waiting (after a zero delay).
+        let mut begin_now = None;
         loop {
-            let step = match this.state.as_mut().project() {
-                StateProj::Idle => {
-                    // The call begins at its first poll: its clock, its key, its seed.
-                    *this.key = IdempotencyKey::generate();
-                    this.policy.start(this.key.seed());
-                    *this.started = Some(this.clock.now());
-                    if let Some(budget) = this.budget {
-                        budget.deposit();
+            let step = if let Some(elapsed) = begin_now.take() {
+                Step::Begin(elapsed)
+            } else {
+                match this.state.as_mut().project() {
+                    StateProj::Idle => {
+                        // The call begins at its first poll: its clock, its key, its seed.
+                        *this.key = IdempotencyKey::generate();
+                        this.policy.start(this.key.seed());
+                        *this.started = Some(this.clock.now());
+                        if let Some(budget) = this.budget {
+                            budget.deposit();
+                        }
+                        Step::Begin(Duration::ZERO)
                     }
-                    Step::Begin(Duration::ZERO)
+                    StateProj::Running {
+                        attempt,
+                        timer,
+                        limit,
+                        limit_is_deadline,
+                    } => match attempt.poll(cx) {
+                        Poll::Ready(output) => {
+                            Step::Ended(Ended::Finished(this.operation.finish(output)))
+                        }
+                        Poll::Pending => {
+                            let Some(timer) = timer.as_pin_mut() else {
+                                return Poll::Pending;
+                            };
+                            ready!(timer.poll(cx));
+                            Step::Ended(Ended::TimedOut {
+                                after: *limit,
+                                deadline: *limit_is_deadline,
+                            })
+                        }
+                    },
+                    StateProj::Sleeping { sleep } => {
+                        ready!(sleep.poll(cx));
+                        Step::Begin(elapsed_since(this.clock, *this.started))
+                    }
+                    // Misuse by the caller, not a configuration: the contract of `Future`.
+                    #[allow(clippy::panic)]
+                    StateProj::Done => panic!("`RetryFuture` polled after completion"),
                 }
-                StateProj::Running {
-                    attempt,
-                    timer,
-                    limit,
-                    limit_is_deadline,
-                } => match attempt.poll(cx) {
-                    Poll::Ready(output) => {
-                        Step::Ended(Ended::Finished(this.operation.finish(output)))
-                    }
-                    Poll::Pending => {
-                        let Some(timer) = timer.as_pin_mut() else {
-                            return Poll::Pending;
-                        };
-                        ready!(timer.poll(cx));
-                        Step::Ended(Ended::TimedOut {
-                            after: *limit,
-                            deadline: *limit_is_deadline,
-                        })
-                    }
-                },
-                StateProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
-                    Step::Begin(elapsed_since(this.clock, *this.started))
-                }
-                // Misuse by the caller, not a configuration: the contract of `Future`.
-                #[allow(clippy::panic)]
-                StateProj::Done => panic!("`RetryFuture` polled after completion"),
             };
 
             let attempts = *this.attempts;
@@ -246,9 +258,46 @@ where
                         .policy
                         .max_elapsed()
                         .is_some_and(|deadline| elapsed >= deadline);
-                    let stop = if past_deadline {
-                        Some(StopReason::DeadlineExceeded)
-                    } else if begin(
+                    if past_deadline {
+                        this.state.set(State::Done);
+                        return Poll::Ready(conclude(
+                            this.last.take(),
+                            StopReason::DeadlineExceeded,
+                            attempts,
+                        ));
+                    }
+                    if let Some(breaker) = this.breaker {
+                        match breaker.try_acquire() {
+                            Ok(permit) => *this.permit = Some(permit),
+                            Err(rejected) => {
+                                let retry_in = rejected.retry_in();
+                                // Wait for the next probe only if the deadline leaves
+                                // time for it; without a deadline, never.
+                                let wait = retry_in.filter(|wait| {
+                                    this.policy.max_elapsed().is_some_and(|deadline| {
+                                        elapsed.saturating_add(*wait) < deadline
+                                    })
+                                });
+                                let Some(wait) = wait else {
+                                    this.state.set(State::Done);
+                                    let reason = StopReason::BreakerOpen { retry_in };
+                                    return Poll::Ready(conclude(
+                                        this.last.take(),
+                                        reason,
+                                        attempts,
+                                    ));
+                                };
+                                tracing::debug!(
+                                    wait_ms = wait.as_millis() as u64,
+                                    "circuit breaker open; waiting for its next probe"
+                                );
+                                let sleep = this.sleeper.sleep(wait.max(Duration::from_millis(1)));
+                                this.state.set(State::Sleeping { sleep });
+                                continue;
+                            }
+                        }
+                    }
+                    let stop = if begin(
                         this.operation,
                         this.policy,
                         this.sleeper,
@@ -270,11 +319,11 @@ where
                 Step::Ended(ended) => ended,
             };
 
-            // Judge the attempt that just ended.
-            let (last, decision) = match ended {
+            // Judge the attempt that just ended; a timeout is a transient failure.
+            let (last, decision, stop) = match ended {
                 Ended::Finished(outcome) => {
                     let decision = this.classifier.classify(&outcome);
-                    (Ended::Finished(outcome), decision)
+                    (Ended::Finished(outcome), decision, None)
                 }
                 Ended::TimedOut { after, deadline } => {
                     tracing::debug!(
@@ -282,22 +331,23 @@ where
                         timeout_ms = after.as_millis() as u64,
                         "attempt timed out"
                     );
-                    let last = Ended::TimedOut { after, deadline };
-                    if deadline {
-                        this.state.set(State::Done);
-                        return Poll::Ready(conclude(
-                            Some(last),
-                            StopReason::DeadlineExceeded,
-                            attempts,
-                        ));
-                    }
-                    if !this.operation.can_start() {
-                        this.state.set(State::Done);
-                        return Poll::Ready(conclude(Some(last), StopReason::StateLost, attempts));
-                    }
-                    (last, Decision::Retry)
+                    let stop = if deadline {
+                        Some(StopReason::DeadlineExceeded)
+                    } else if !this.operation.can_start() {
+                        Some(StopReason::StateLost)
+                    } else {
+                        None
+                    };
+                    (Ended::TimedOut { after, deadline }, Decision::Retry, stop)
                 }
             };
+            if let (Some(breaker), Some(permit)) = (this.breaker.as_ref(), this.permit.take()) {
+                breaker.record(permit, CallOutcome::from_decision(decision));
+            }
+            if let Some(reason) = stop {
+                this.state.set(State::Done);
+                return Poll::Ready(conclude(Some(last), reason, attempts));
+            }
 
             let hint = match decision {
                 Decision::Success | Decision::Fail => {
@@ -360,18 +410,8 @@ where
             if delay.is_zero() {
                 // A zero delay retries at once: arming a timer would cost a whole timer
                 // tick (a millisecond in tokio) for nothing.
-                let context = (elapsed, *this.key);
-                if !begin(
-                    this.operation,
-                    this.policy,
-                    this.sleeper,
-                    this.attempts,
-                    context,
-                    this.state.as_mut(),
-                ) {
-                    this.state.set(State::Done);
-                    return Poll::Ready(conclude(Some(last), StopReason::StateLost, attempts));
-                }
+                *this.last = Some(last);
+                begin_now = Some(elapsed);
                 continue;
             }
             *this.last = Some(last);

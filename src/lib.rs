@@ -46,6 +46,13 @@
 //! service: a lock-free token bucket, or a ratio of recent first attempts (as Finagle
 //! and gRPC do it). [`Retry::budget`] puts a call under one.
 //!
+//! **Breakers.** A [`CircuitBreaker`] is shared by every task that calls one
+//! dependency: after enough failures it opens and rejects calls at once, then lets a
+//! few probes through to find out whether the dependency is back. Closed-state
+//! admission is two atomic loads; probe permits are guards that a cancelled call gives
+//! back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
+//! ([`Retry::breaker`]).
+//!
 //! **Errors.** A failed call returns [`RetryError`]: your own last error, unchanged,
 //! with why retrying stopped and how many attempts ran.
 //!
@@ -80,6 +87,7 @@
 
 mod attempt;
 pub mod backoff;
+mod breaker;
 mod budget;
 mod classify;
 mod clock;
@@ -94,9 +102,14 @@ mod rng;
 mod schedule;
 mod sleep;
 mod sync;
+mod window;
 
 pub use attempt::Attempt;
 pub use backoff::{Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
+pub use breaker::{
+    BreakerBuilder, BreakerError, BreakerSnapshot, BreakerState, CallOutcome, CircuitBreaker,
+    Permit, Rejected, StateChange,
+};
 pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
 pub use classify::{Classify, ClassifyOutcome, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "tokio")]

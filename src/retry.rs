@@ -5,8 +5,8 @@ use std::future::{Future, IntoFuture};
 use crate::classify::{ClassifyOutcome, RetryAnyError};
 use crate::future::RetryFuture;
 use crate::{
-    Attempt, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry, Policy, RetryBudget,
-    RetryEvent, RetryPolicy, Sleeper,
+    Attempt, CircuitBreaker, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry,
+    Policy, RetryBudget, RetryEvent, RetryPolicy, Sleeper,
 };
 
 /// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
@@ -264,6 +264,7 @@ pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, 
     pub(crate) sleeper: S,
     pub(crate) clock: K,
     pub(crate) budget: Option<RetryBudget>,
+    pub(crate) breaker: Option<CircuitBreaker>,
 }
 
 impl<Op> Retry<Op> {
@@ -283,6 +284,7 @@ impl<Op> Retry<Op> {
             sleeper: DefaultSleeper::default(),
             clock: DefaultClock::default(),
             budget: None,
+            breaker: None,
         }
     }
 }
@@ -309,6 +311,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             sleeper: self.sleeper,
             clock: self.clock,
             budget: self.budget,
+            breaker: self.breaker,
         }
     }
 
@@ -333,6 +336,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             sleeper: self.sleeper,
             clock: self.clock,
             budget: self.budget,
+            breaker: self.breaker,
         }
     }
 
@@ -391,6 +395,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             sleeper: self.sleeper,
             clock: self.clock,
             budget: self.budget,
+            breaker: self.breaker,
         }
     }
 
@@ -416,6 +421,30 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
         self
     }
 
+    /// Puts every attempt through `breaker`: each asks for admission, and its outcome
+    /// is recorded (only transient failures and timeouts count as failures). When the
+    /// breaker refuses, the call waits for its next probe if the policy's deadline
+    /// leaves time for that, and otherwise stops at once with
+    /// [`StopReason::BreakerOpen`](crate::StopReason::BreakerOpen) and its last error.
+    /// Without a deadline it never waits.
+    ///
+    /// ```
+    /// use steadfast::{retry, CircuitBreaker, StopReason};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), steadfast::ConfigError> {
+    /// let breaker = CircuitBreaker::builder().consecutive_failures(2).build()?;
+    /// let err = retry(|_| async { Err::<(), _>("refused") }).breaker(&breaker).await.unwrap_err();
+    /// assert!(matches!(err.reason(), StopReason::BreakerOpen { .. }));
+    /// assert_eq!(err.attempts(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
+        self.breaker = Some(breaker.clone());
+        self
+    }
+
     /// Waits on `sleeper`'s timers instead of the default.
     ///
     /// ```
@@ -430,6 +459,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             sleeper,
             clock: self.clock,
             budget: self.budget,
+            breaker: self.breaker,
         }
     }
 
@@ -447,6 +477,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             sleeper: self.sleeper,
             clock,
             budget: self.budget,
+            breaker: self.breaker,
         }
     }
 }

@@ -122,6 +122,31 @@ fn a_call_allocates_nothing() {
         "failing for good builds the error without allocating"
     );
 
+    let budget = steadfast::RetryBudget::ratio(0.5)
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let breaker = steadfast::CircuitBreaker::builder()
+        .time_window(Duration::from_secs(10), 0.5, 10)
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let (result, count) = allocations_during(|| {
+        block_on(
+            retry(|a| flaky(a.number(), 3))
+                .with(constant(Duration::from_millis(1), 5))
+                .budget(&budget)
+                .breaker(&breaker)
+                .sleeper(Instant0)
+                .clock(StdClock)
+                .into_future(),
+        )
+    });
+    assert_eq!(result.unwrap(), 4);
+    assert_eq!(count, 0, "a shared budget and breaker");
+    assert_eq!(budget.snapshot().granted, 3);
+    assert_eq!(breaker.snapshot().window_calls, 4);
+
     let mut state = 0_u32;
     let (result, count) = allocations_during(|| {
         block_on(

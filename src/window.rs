@@ -1,0 +1,201 @@
+//! Windowed sums over time, lock-free: what a ratio budget and a time-based breaker
+//! window count.
+//!
+//! Time is cut into [`SLOTS`] slots per window. An amount is recorded in the slot of
+//! the moment it happens and expires with it, a window later. Each slot is one atomic
+//! word holding its generation (which slot-width of time it belongs to) and its amount,
+//! so a slot is recycled, and its amount taken off the running total, exactly once, by
+//! whichever operation first sees it stale. Reading the total is one load; keeping it
+//! current costs a sweep of the slots once per slot-width of time, a fixed amount of
+//! work however long the window sat idle.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// Slots per window: expiry is exact to a tenth of the window.
+pub(crate) const SLOTS: u64 = 10;
+
+/// The clock side of a window: which generation (slot-width of time) it is, and which
+/// generation was last swept.
+#[derive(Debug)]
+pub(crate) struct TimeSlots {
+    slot_nanos: u64,
+    /// The latest generation any operation has seen: every operation works in it, so
+    /// a caller whose clock read was overtaken does not write into the past.
+    latest: AtomicU64,
+    /// The latest generation whose stale slots have all been swept: slots only go
+    /// stale when the generation moves on, so within one generation a sweep is done
+    /// once, not on every operation.
+    swept: AtomicU64,
+}
+
+impl TimeSlots {
+    pub(crate) fn new(window_nanos: u64) -> Self {
+        Self {
+            slot_nanos: (window_nanos / SLOTS).max(1),
+            latest: AtomicU64::new(0),
+            swept: AtomicU64::new(0),
+        }
+    }
+
+    /// The generation of `now` (nanoseconds on the owner's clock), never earlier than
+    /// one another operation has already worked in.
+    pub(crate) fn generation(&self, now: u64) -> u64 {
+        let generation = now.checked_div(self.slot_nanos).unwrap_or_default();
+        let latest = self.latest.load(Ordering::Acquire);
+        if generation > latest {
+            self.latest
+                .fetch_max(generation, Ordering::AcqRel)
+                .max(generation)
+        } else {
+            latest
+        }
+    }
+
+    pub(crate) fn needs_sweep(&self, generation: u64) -> bool {
+        self.swept.load(Ordering::Acquire) < generation
+    }
+
+    pub(crate) fn swept(&self, generation: u64) {
+        self.swept.fetch_max(generation, Ordering::AcqRel);
+    }
+}
+
+/// A windowed sum: the slots, and their total.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    slots: [AtomicU64; SLOTS as usize],
+    total: AtomicU64,
+}
+
+/// A slot word: the low 32 bits of the slot's generation, then its amount.
+fn pack(generation: u64, amount: u32) -> u64 {
+    (generation << 32) | u64::from(amount)
+}
+
+fn generation_tag(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+fn amount(word: u64) -> u32 {
+    word as u32
+}
+
+/// Whether a slot tagged `tag` has left the window that ends at `generation`.
+///
+/// Tags are generations modulo 2^32, compared as a distance from the window's oldest
+/// live generation: the window itself, and a window's worth ahead of it (a caller
+/// whose clock read was overtaken by another's), are kept; everything else is stale.
+fn is_stale(tag: u32, generation: u64) -> bool {
+    let oldest_live = generation.saturating_sub(SLOTS - 1) as u32;
+    u64::from(tag.wrapping_sub(oldest_live)) >= 2 * SLOTS
+}
+
+impl Ledger {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    /// Recycles every slot whose generation has left the window ending at `generation`,
+    /// taking its amount off the total.
+    pub(crate) fn sweep(&self, generation: u64) {
+        for slot in &self.slots {
+            let word = slot.load(Ordering::Acquire);
+            if word == 0 || !is_stale(generation_tag(word), generation) {
+                continue;
+            }
+            if slot
+                .compare_exchange(word, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.total
+                    .fetch_sub(u64::from(amount(word)), Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Records `amount` (already added to the total) in the slot of `generation`.
+    /// Returns `false`, leaving the slot unchanged, if the slot cannot hold it.
+    pub(crate) fn record(&self, generation: u64, add: u32) -> bool {
+        let slot = &self.slots[(generation % SLOTS) as usize];
+        let mut word = slot.load(Ordering::Acquire);
+        loop {
+            let tag = generation_tag(word);
+            let (next, expired) = if word != 0 && is_stale(tag, generation) {
+                // The slot still holds an older generation's amount: recycle it.
+                (pack(generation, add), amount(word))
+            } else {
+                // This generation's slot, or (for a caller that read the clock just
+                // before another moved on) a newer one: the amount then expires a
+                // little later than it would have, which only ever errs on the safe
+                // side for withdrawals.
+                let Some(sum) = amount(word).checked_add(add) else {
+                    return false;
+                };
+                let tag = if word == 0 {
+                    generation
+                } else {
+                    u64::from(tag)
+                };
+                (pack(tag, sum), 0)
+            };
+            match slot.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    if expired > 0 {
+                        self.total.fetch_sub(u64::from(expired), Ordering::AcqRel);
+                    }
+                    return true;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// The sum over the live slots (and anything added but not yet recorded).
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(Ordering::Acquire)
+    }
+
+    /// Adds to the running total, ahead of [`record`](Self::record): a concurrent
+    /// sweep can then never take off more than was added.
+    pub(crate) fn add_to_total(&self, amount: u64) {
+        self.total.fetch_add(amount, Ordering::AcqRel);
+    }
+
+    /// Adds to the running total if `allowed` approves the new total, atomically.
+    pub(crate) fn add_to_total_if(&self, amount: u64, allowed: impl Fn(u64) -> bool) -> bool {
+        let mut total = self.total.load(Ordering::Acquire);
+        loop {
+            let after = total.saturating_add(amount);
+            if !allowed(after) {
+                return false;
+            }
+            match self.total.compare_exchange_weak(
+                total,
+                after,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => total = actual,
+            }
+        }
+    }
+
+    /// Takes back an amount added to the total that could not be recorded.
+    pub(crate) fn take_from_total(&self, amount: u64) {
+        self.total.fetch_sub(amount, Ordering::AcqRel);
+    }
+
+    /// Empties every slot, taking exactly what each held off the total, so amounts
+    /// recorded concurrently are either cleared with their slot or kept whole.
+    pub(crate) fn clear(&self) {
+        for slot in &self.slots {
+            let word = slot.swap(0, Ordering::AcqRel);
+            self.total
+                .fetch_sub(u64::from(amount(word)), Ordering::AcqRel);
+        }
+    }
+}
