@@ -197,6 +197,9 @@ pub enum StopReason {
         /// The delay the server asked for.
         retry_after: Duration,
     },
+    /// The attempt failed in a way that may have applied it, and the operation is not
+    /// safe to repeat (see [`Idempotency`](crate::Idempotency)).
+    NotIdempotent,
     /// The call's [`CircuitBreaker`](crate::CircuitBreaker) refused the attempt, and
     /// the policy's deadline leaves no time to wait for its next probe.
     BreakerOpen {
@@ -232,6 +235,9 @@ impl fmt::Display for StopReason {
                 )
             }
             Self::BreakerOpen { retry_in: None } => f.write_str("circuit breaker open"),
+            Self::NotIdempotent => {
+                f.write_str("not safe to repeat an attempt that may have been applied")
+            }
             Self::BudgetExhausted => f.write_str("retry budget exhausted"),
             Self::StateLost => f.write_str("operation state lost with a timed-out attempt"),
         }

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use pin_project_lite::pin_project;
 
 use crate::retry::{Operation, Retry};
-use crate::schedule::{self, Next};
+use crate::schedule::{self, Next, Verdict};
 use crate::{
     Attempt, AttemptError, CallOutcome, CircuitBreaker, Classify, Clock, Decision, Failure,
-    IdempotencyKey, OnRetry, Permit, RetryBudget, RetryCause, RetryError, RetryEvent, RetryPolicy,
-    Sleeper, StopReason,
+    Idempotency, IdempotencyKey, OnRetry, Permit, RetryBudget, RetryCause, RetryError, RetryEvent,
+    RetryPolicy, Sleeper, StopReason,
 };
 
 pin_project! {
@@ -62,6 +62,7 @@ pin_project! {
         clock: K,
         budget: Option<RetryBudget>,
         breaker: Option<CircuitBreaker>,
+        idempotency: Idempotency,
         // Admission for the attempt in flight; dropping the call gives it back.
         permit: Option<Permit>,
         started: Option<Instant>,
@@ -110,6 +111,7 @@ where
             clock: call.clock,
             budget: call.budget,
             breaker: call.breaker,
+            idempotency: call.idempotency,
             permit: None,
             started: None,
             attempts: 0,
@@ -349,16 +351,19 @@ where
                 return Poll::Ready(conclude(Some(last), reason, attempts));
             }
 
-            let hint = match decision {
-                Decision::Success | Decision::Fail => {
+            let hint = match schedule::judge(decision, *this.idempotency) {
+                Verdict::Finish => {
                     this.state.set(State::Done);
                     if attempts > 1 && decision == Decision::Success {
                         tracing::debug!(attempts, "succeeded after retrying");
                     }
                     return Poll::Ready(conclude(Some(last), StopReason::Permanent, attempts));
                 }
-                Decision::Retry => None,
-                Decision::RetryAfter(retry_after) => Some(retry_after),
+                Verdict::Stop(reason) => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(conclude(Some(last), reason, attempts));
+                }
+                Verdict::Retry(hint) => hint,
             };
 
             // Read the clock only now: a call that ends on its first attempt needs it

@@ -8,6 +8,49 @@ use std::fmt;
 
 use rand::Rng;
 
+/// Whether an operation is safe to repeat, which decides what may be retried.
+///
+/// # Default
+///
+/// [`Idempotency::Idempotent`]: most operations worth retrying (reads, puts, deletes)
+/// are. Declare the others, so that a failure that may have been applied is not
+/// applied twice.
+///
+/// | | transient failure, timeout | [`Decision::RetryUnsent`](crate::Decision::RetryUnsent) | [`Decision::RetryIfKeyed`](crate::Decision::RetryIfKeyed) |
+/// |---|---|---|---|
+/// | `Idempotent` | retried | retried | not retried |
+/// | `Keyed` | retried | retried | retried |
+/// | `NotIdempotent` | stops: [`StopReason::NotIdempotent`](crate::StopReason::NotIdempotent) | retried | not retried |
+///
+/// ```
+/// use steadfast::{retry, Decision, Idempotency, StopReason};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// // A payment without an idempotency key: a reset connection may have charged the card.
+/// let err = retry(|_| async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset)) })
+///     .classify(steadfast::IoErrors)
+///     .idempotency(Idempotency::NotIdempotent)
+///     .await
+///     .unwrap_err();
+/// assert_eq!(err.reason(), StopReason::NotIdempotent);
+/// assert_eq!(err.attempts(), 1);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Idempotency {
+    /// Repeating the operation has the same effect as doing it once.
+    #[default]
+    Idempotent,
+    /// Not idempotent by nature, but every attempt carries the call's idempotency key,
+    /// which the other side uses to apply it at most once.
+    Keyed,
+    /// Not safe to repeat: retried only after failures that happened before anything
+    /// was sent.
+    NotIdempotent,
+}
+
 /// A random 128-bit key in UUID version 4 form, drawn from the thread's
 /// cryptographically secure generator when a call starts.
 ///

@@ -118,7 +118,7 @@ pub use clock::{Clock, DefaultClock, StdClock};
 pub use error::{AttemptError, ConfigError, RetryError, StopReason};
 pub use future::RetryFuture;
 pub use hook::{Failure, OnRetry, RetryEvent};
-pub use idempotency::{EncodedKey, IdempotencyKey};
+pub use idempotency::{EncodedKey, Idempotency, IdempotencyKey};
 pub use jitter::Jitter;
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::{Operation, Retry, Stateful, Stateless, retry, retry_with};

@@ -5,8 +5,8 @@ use std::future::{Future, IntoFuture};
 use crate::classify::{ClassifyOutcome, RetryAnyError};
 use crate::future::RetryFuture;
 use crate::{
-    Attempt, CircuitBreaker, Classify, Clock, Decision, DefaultClock, DefaultSleeper, OnRetry,
-    Policy, RetryBudget, RetryEvent, RetryPolicy, Sleeper,
+    Attempt, CircuitBreaker, Classify, Clock, Decision, DefaultClock, DefaultSleeper, Idempotency,
+    OnRetry, Policy, RetryBudget, RetryEvent, RetryPolicy, Sleeper,
 };
 
 /// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
@@ -265,6 +265,7 @@ pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, 
     pub(crate) clock: K,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) breaker: Option<CircuitBreaker>,
+    pub(crate) idempotency: Idempotency,
 }
 
 impl<Op> Retry<Op> {
@@ -285,6 +286,7 @@ impl<Op> Retry<Op> {
             clock: DefaultClock::default(),
             budget: None,
             breaker: None,
+            idempotency: Idempotency::Idempotent,
         }
     }
 }
@@ -312,6 +314,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            idempotency: self.idempotency,
         }
     }
 
@@ -337,6 +340,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            idempotency: self.idempotency,
         }
     }
 
@@ -396,6 +400,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            idempotency: self.idempotency,
         }
     }
 
@@ -445,6 +450,24 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
         self
     }
 
+    /// Declares whether the operation is safe to repeat. Default:
+    /// [`Idempotency::Idempotent`]. See [`Idempotency`] for what each retries.
+    ///
+    /// ```
+    /// use steadfast::{retry, Idempotency};
+    ///
+    /// // Every attempt sends the call's key, so the server applies the order once.
+    /// let call = retry(|attempt| async move {
+    ///     let key = attempt.idempotency_key();
+    ///     Ok::<_, ()>(format!("POST /orders with Idempotency-Key: \"{key}\""))
+    /// })
+    /// .idempotency(Idempotency::Keyed);
+    /// ```
+    pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
     /// Waits on `sleeper`'s timers instead of the default.
     ///
     /// ```
@@ -460,6 +483,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            idempotency: self.idempotency,
         }
     }
 
@@ -478,6 +502,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
             clock,
             budget: self.budget,
             breaker: self.breaker,
+            idempotency: self.idempotency,
         }
     }
 }

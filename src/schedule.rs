@@ -3,7 +3,31 @@
 
 use std::time::Duration;
 
-use crate::{RetryPolicy, StopReason};
+use crate::{Decision, Idempotency, RetryPolicy, StopReason};
+
+/// What a decision means for a call of the given idempotency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Return the outcome as it is.
+    Finish,
+    /// Retry, honouring the server's hint if there is one.
+    Retry(Option<Duration>),
+    /// Stop, for this reason.
+    Stop(StopReason),
+}
+
+pub(crate) fn judge(decision: Decision, idempotency: Idempotency) -> Verdict {
+    let repeatable = idempotency != Idempotency::NotIdempotent;
+    match decision {
+        Decision::Success | Decision::Fail => Verdict::Finish,
+        Decision::RetryUnsent => Verdict::Retry(None),
+        Decision::RetryIfKeyed if idempotency == Idempotency::Keyed => Verdict::Retry(None),
+        Decision::RetryIfKeyed => Verdict::Finish,
+        Decision::Retry if repeatable => Verdict::Retry(None),
+        Decision::RetryAfter(hint) if repeatable => Verdict::Retry(Some(hint)),
+        Decision::Retry | Decision::RetryAfter(_) => Verdict::Stop(StopReason::NotIdempotent),
+    }
+}
 
 /// What follows a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +98,48 @@ mod tests {
             .max_retry_after(Duration::from_secs(5))
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn idempotency_decides_what_is_repeated() {
+        use Idempotency::*;
+        let hint = Duration::from_secs(1);
+        let cases = [
+            (
+                Decision::Retry,
+                [
+                    Verdict::Retry(None),
+                    Verdict::Retry(None),
+                    Verdict::Stop(StopReason::NotIdempotent),
+                ],
+            ),
+            (
+                Decision::RetryAfter(hint),
+                [
+                    Verdict::Retry(Some(hint)),
+                    Verdict::Retry(Some(hint)),
+                    Verdict::Stop(StopReason::NotIdempotent),
+                ],
+            ),
+            (Decision::RetryUnsent, [Verdict::Retry(None); 3]),
+            (
+                Decision::RetryIfKeyed,
+                [Verdict::Finish, Verdict::Retry(None), Verdict::Finish],
+            ),
+            (Decision::Fail, [Verdict::Finish; 3]),
+            (Decision::Success, [Verdict::Finish; 3]),
+        ];
+        for (decision, expected) in cases {
+            for (idempotency, verdict) in
+                [Idempotent, Keyed, NotIdempotent].into_iter().zip(expected)
+            {
+                assert_eq!(
+                    judge(decision, idempotency),
+                    verdict,
+                    "{decision:?} {idempotency:?}"
+                );
+            }
+        }
     }
 
     #[test]

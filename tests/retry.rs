@@ -503,3 +503,65 @@ async fn dropping_the_call_mid_sleep_stops_it() {
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_that_is_not_idempotent_is_retried_only_when_nothing_was_sent() {
+    use std::io::{Error, ErrorKind};
+    use steadfast::{Idempotency, IoErrors};
+
+    let errors = Mutex::new(vec![
+        ErrorKind::ConnectionReset,
+        ErrorKind::ConnectionRefused,
+        ErrorKind::ConnectionRefused,
+    ]);
+    let err = retry(|_| {
+        let kind = errors.lock().unwrap().pop().unwrap();
+        async move { Err::<(), _>(Error::from(kind)) }
+    })
+    .with(constant(MS, 5))
+    .classify(IoErrors)
+    .idempotency(Idempotency::NotIdempotent)
+    .await
+    .unwrap_err();
+    // Two refused connections are retried; the reset one may have been applied.
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (StopReason::NotIdempotent, 3)
+    );
+
+    let policy = Policy::builder(Exponential::new(MS))
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let err = retry(|_| async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, ()>(())
+    })
+    .with(policy)
+    .idempotency(Idempotency::NotIdempotent)
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.reason(), err.attempts()),
+        (StopReason::NotIdempotent, 1),
+        "a timed-out attempt may have been applied"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_retried_only_with_a_key() {
+    use steadfast::Idempotency;
+    for (idempotency, attempts) in [
+        (Idempotency::Keyed, 3),
+        (Idempotency::Idempotent, 1),
+        (Idempotency::NotIdempotent, 1),
+    ] {
+        let err = retry(|_| async { Err::<(), _>(409) })
+            .with(constant(MS, 3))
+            .classify(|_: &i32| Decision::RetryIfKeyed)
+            .idempotency(idempotency)
+            .await
+            .unwrap_err();
+        assert_eq!(err.attempts(), attempts, "{idempotency:?}");
+    }
+}

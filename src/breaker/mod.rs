@@ -240,8 +240,8 @@ impl CallOutcome {
     #[must_use]
     pub fn from_decision(decision: Decision) -> Self {
         match decision {
-            Decision::Retry | Decision::RetryAfter(_) => Self::Failure,
-            Decision::Success | Decision::Fail => Self::Success,
+            Decision::Retry | Decision::RetryUnsent | Decision::RetryAfter(_) => Self::Failure,
+            Decision::Success | Decision::Fail | Decision::RetryIfKeyed => Self::Success,
         }
     }
 }

@@ -9,14 +9,21 @@ use super::{Classify, Decision};
 /// Transient kinds: `ConnectionRefused`, `ConnectionReset`, `ConnectionAborted`,
 /// `NotConnected`, `BrokenPipe`, `TimedOut`, `Interrupted`, `WouldBlock`,
 /// `UnexpectedEof`, `AddrNotAvailable`, `HostUnreachable`, `NetworkUnreachable`,
-/// `NetworkDown` and `ResourceBusy`.
+/// `NetworkDown` and `ResourceBusy`. Of these, the ones a connection attempt fails with
+/// before anything is sent (`ConnectionRefused`, `AddrNotAvailable`,
+/// `HostUnreachable`, `NetworkUnreachable`, `NetworkDown`) are
+/// [`Decision::RetryUnsent`], safe to retry even for operations that are not
+/// idempotent.
 ///
 /// ```
 /// use std::io::{Error, ErrorKind};
 /// use steadfast::{Classify, Decision, IoErrors};
 ///
 /// let refused: Result<(), _> = Err(Error::from(ErrorKind::ConnectionRefused));
-/// assert_eq!(IoErrors.classify(&refused), Decision::Retry);
+/// assert_eq!(IoErrors.classify(&refused), Decision::RetryUnsent);
+///
+/// let reset: Result<(), _> = Err(Error::from(ErrorKind::ConnectionReset));
+/// assert_eq!(IoErrors.classify(&reset), Decision::Retry);
 ///
 /// let missing: Result<(), _> = Err(Error::from(ErrorKind::NotFound));
 /// assert_eq!(IoErrors.classify(&missing), Decision::Fail);
@@ -54,12 +61,49 @@ impl IoErrors {
     }
 }
 
+impl IoErrors {
+    /// Whether an error of this kind means the connection was never made, so nothing
+    /// was sent.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// assert!(steadfast::IoErrors::is_unsent(ErrorKind::ConnectionRefused));
+    /// assert!(!steadfast::IoErrors::is_unsent(ErrorKind::ConnectionReset));
+    /// ```
+    #[must_use]
+    pub fn is_unsent(kind: ErrorKind) -> bool {
+        matches!(
+            kind,
+            ErrorKind::ConnectionRefused
+                | ErrorKind::AddrNotAvailable
+                | ErrorKind::HostUnreachable
+                | ErrorKind::NetworkUnreachable
+                | ErrorKind::NetworkDown
+        )
+    }
+
+    /// The decision for one error.
+    ///
+    /// ```
+    /// use std::io::{Error, ErrorKind};
+    /// use steadfast::{Decision, IoErrors};
+    /// assert_eq!(IoErrors::judge(&Error::from(ErrorKind::NotFound)), Decision::Fail);
+    /// ```
+    #[must_use]
+    pub fn judge(error: &io::Error) -> Decision {
+        match error.kind() {
+            kind if Self::is_unsent(kind) => Decision::RetryUnsent,
+            kind if Self::is_transient(kind) => Decision::Retry,
+            _ => Decision::Fail,
+        }
+    }
+}
+
 impl<T> Classify<T, io::Error> for IoErrors {
     fn classify(&self, outcome: &Result<T, io::Error>) -> Decision {
         match outcome {
             Ok(_) => Decision::Success,
-            Err(error) if Self::is_transient(error.kind()) => Decision::Retry,
-            Err(_) => Decision::Fail,
+            Err(error) => Self::judge(error),
         }
     }
 }

@@ -36,6 +36,15 @@ pub enum Decision {
     Success,
     /// A transient failure: try again after the policy's delay.
     Retry,
+    /// A transient failure that happened before the request reached the other side
+    /// (connection refused, say): retrying is safe even for an operation that is not
+    /// idempotent.
+    RetryUnsent,
+    /// Worth retrying only with the same idempotency key: the other side reports a
+    /// request with this key still in progress (HTTP 409 to a keyed request). A call
+    /// without a key (see [`Idempotency`](crate::Idempotency)) treats it as a permanent
+    /// failure.
+    RetryIfKeyed,
     /// A transient failure, and the other side asked to wait at least this long (an
     /// HTTP `Retry-After`, say). The delay is raised to it, within the policy's limit.
     RetryAfter(Duration),
