@@ -180,7 +180,13 @@ fn conclude<T, E>(
     attempts: u32,
 ) -> Result<T, RetryError<E>> {
     let failure = match last {
-        Some(Ended::Finished(Ok(value))) => return Ok(value),
+        Some(Ended::Finished(Ok(value))) => {
+            // A rejected value ends the call unless it was judged final: say why.
+            if reason != StopReason::Permanent {
+                tracing::debug!(attempts, reason = %reason, "retry stopped");
+            }
+            return Ok(value);
+        }
         Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
         Some(Ended::TimedOut { after, .. }) => Some(AttemptError::TimedOut(after)),
         None => None,

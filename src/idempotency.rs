@@ -195,3 +195,91 @@ impl AsRef<str> for EncodedKey {
         self.as_str()
     }
 }
+
+/// HTTP helpers: idempotent methods, and the `Idempotency-Key` header.
+#[cfg(feature = "http")]
+mod http_helpers {
+    use ::http::{HeaderName, HeaderValue, Method, Request};
+
+    use super::{Idempotency, IdempotencyKey};
+
+    /// The `Idempotency-Key` request header (IETF draft
+    /// `draft-ietf-httpapi-idempotency-key-header`).
+    ///
+    /// ```
+    /// assert_eq!(steadfast::IDEMPOTENCY_KEY.as_str(), "idempotency-key");
+    /// ```
+    pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+    /// Whether RFC 9110 defines `method` as idempotent: GET, HEAD, OPTIONS, TRACE, PUT
+    /// and DELETE.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use steadfast::is_idempotent_method;
+    /// assert!(is_idempotent_method(&Method::PUT));
+    /// assert!(!is_idempotent_method(&Method::POST));
+    /// assert!(!is_idempotent_method(&Method::PATCH));
+    /// ```
+    #[must_use]
+    pub fn is_idempotent_method(method: &Method) -> bool {
+        matches!(
+            *method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        )
+    }
+
+    /// How safe `request` is to repeat: idempotent by method, keyed if it carries an
+    /// `Idempotency-Key` header, and otherwise not idempotent.
+    ///
+    /// ```
+    /// use steadfast::{request_idempotency, Idempotency, IdempotencyKey, IDEMPOTENCY_KEY};
+    ///
+    /// let post = http::Request::post("/orders").body(()).unwrap();
+    /// assert_eq!(request_idempotency(&post), Idempotency::NotIdempotent);
+    ///
+    /// let keyed = http::Request::post("/orders")
+    ///     .header(IDEMPOTENCY_KEY, IdempotencyKey::generate().header_value())
+    ///     .body(())
+    ///     .unwrap();
+    /// assert_eq!(request_idempotency(&keyed), Idempotency::Keyed);
+    /// ```
+    #[must_use]
+    pub fn request_idempotency<B>(request: &Request<B>) -> Idempotency {
+        if is_idempotent_method(request.method()) {
+            Idempotency::Idempotent
+        } else if request.headers().contains_key(IDEMPOTENCY_KEY) {
+            Idempotency::Keyed
+        } else {
+            Idempotency::NotIdempotent
+        }
+    }
+
+    impl IdempotencyKey {
+        /// The key as an `Idempotency-Key` header value: a structured-field string, the
+        /// key in double quotes.
+        ///
+        /// ```
+        /// let key = steadfast::IdempotencyKey::from_random_bytes([0; 16]);
+        /// assert_eq!(key.header_value(), "\"00000000-0000-4000-8000-000000000000\"");
+        /// ```
+        #[must_use]
+        pub fn header_value(&self) -> HeaderValue {
+            let encoded = self.encode();
+            let mut quoted = [b'"'; 38];
+            if let Some(inner) = quoted.get_mut(1..37) {
+                inner.copy_from_slice(encoded.as_str().as_bytes());
+            }
+            // Quotes, hex digits and hyphens are all valid header bytes.
+            HeaderValue::from_bytes(&quoted).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+pub use http_helpers::{IDEMPOTENCY_KEY, is_idempotent_method, request_idempotency};

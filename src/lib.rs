@@ -53,6 +53,11 @@
 //! back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
 //! ([`Retry::breaker`]).
 //!
+//! **Idempotency.** Each call has one [`IdempotencyKey`], the same for all its attempts.
+//! Declare an operation that is not safe to repeat with [`Retry::idempotency`]: it is
+//! then retried only after failures that happened before anything was sent, unless it
+//! carries its key.
+//!
 //! **Errors.** A failed call returns [`RetryError`]: your own last error, unchanged,
 //! with why retrying stopped and how many attempts ran.
 //!
@@ -68,6 +73,8 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `tokio` | yes | [`TokioSleeper`] and [`TokioClock`], the default timer and clock |
+//! | `http` | no | `HttpClassifier` (status codes, `Retry-After`), `parse_retry_after`, idempotent methods and the `Idempotency-Key` header |
+//! | `tower` | no | `RetryLayer`: the same retries, breaker and budget for any tower `Service` with cloneable requests |
 //!
 //! # Supported Rust versions
 //!
@@ -96,6 +103,9 @@ pub mod future;
 mod hook;
 mod idempotency;
 mod jitter;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod layer;
 mod policy;
 mod retry;
 mod rng;
@@ -112,6 +122,9 @@ pub use breaker::{
 };
 pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
 pub use classify::{Classify, ClassifyOutcome, Decision, IoErrors, RetryAnyError};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use classify::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
 pub use clock::{Clock, DefaultClock, StdClock};
@@ -119,7 +132,13 @@ pub use error::{AttemptError, ConfigError, RetryError, StopReason};
 pub use future::RetryFuture;
 pub use hook::{Failure, OnRetry, RetryEvent};
 pub use idempotency::{EncodedKey, Idempotency, IdempotencyKey};
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use idempotency::{IDEMPOTENCY_KEY, is_idempotent_method, request_idempotency};
 pub use jitter::Jitter;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{RetryLayer, RetryRequest, RetryService};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::{Operation, Retry, Stateful, Stateless, retry, retry_with};
 pub use rng::JitterRng;

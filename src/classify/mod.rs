@@ -6,8 +6,12 @@
 //! and delay; retrying a transient one (a reset connection, a timeout) is what makes a
 //! brief outage invisible.
 
+#[cfg(feature = "http")]
+mod http;
 mod io;
 
+#[cfg(feature = "http")]
+pub use self::http::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
 pub use io::IoErrors;
 
 use std::time::Duration;

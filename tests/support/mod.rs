@@ -98,3 +98,22 @@ impl steadfast::Clock for ManualClock {
         self.base + Duration::from_nanos(self.nanos())
     }
 }
+
+/// A sleeper that records each delay and returns at once, cloneable.
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Duration>>>);
+
+impl Recorder {
+    pub fn delays(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Sleeper for Recorder {
+    type Sleep = std::future::Ready<()>;
+
+    fn sleep(&self, delay: Duration) -> Self::Sleep {
+        self.0.lock().unwrap().push(delay);
+        std::future::ready(())
+    }
+}

@@ -1,0 +1,286 @@
+//! A tower [`Layer`]: the same retries, breaker and budget for any [`Service`] whose
+//! requests can be cloned.
+//!
+//! ```
+//! use std::time::Duration;
+//! use steadfast::{Exponential, Policy, RetryLayer};
+//! use tower_layer::Layer;
+//!
+//! # fn wrap<S: Clone>(client: S) -> Result<(), steadfast::ConfigError> {
+//! let layer = RetryLayer::new()
+//!     .with(Policy::builder(Exponential::new(Duration::from_millis(50))).max_attempts(4).build()?);
+//! let client = layer.layer(client);
+//! # Ok(())
+//! # }
+//! ```
+
+mod operation;
+mod request;
+
+pub use operation::{ReadyCall, ServiceOperation};
+pub use request::RetryRequest;
+
+use std::task::{Context, Poll};
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::classify::RetryAnyError;
+use crate::future::RetryFuture;
+use crate::retry::Retry;
+use crate::{
+    AttemptError, CircuitBreaker, Classify, Clock, DefaultClock, DefaultSleeper, Idempotency,
+    Policy, RetryBudget, RetryError, RetryPolicy, Sleeper, StopReason,
+};
+
+/// The future of one call through a [`RetryService`]: a [`RetryFuture`] over the
+/// service, inline, with no allocation of its own.
+pub type ResponseFuture<Svc, Req, P, C, S, K> =
+    RetryFuture<ServiceOperation<Svc, Req>, P, C, (), S, K>;
+
+/// Retries calls to the service it wraps.
+///
+/// Each call gets its own copy of the policy (so its own jitter and schedule); every
+/// call through one layer, and through every clone of the services it made, shares one
+/// [`RetryBudget`] and, if given, one [`CircuitBreaker`].
+///
+/// # Default
+///
+/// [`Policy::default`], every error retried ([`RetryAnyError`]; use
+/// [`HttpClassifier`](crate::HttpClassifier) for HTTP), a [`RetryBudget::default`] of
+/// the layer's own (a layer is the natural owner of one, so it is on by default), no
+/// breaker, and no idempotency keys sent: requests that are not idempotent are retried
+/// only after failures that happened before they were sent.
+///
+/// ```
+/// use steadfast::{HttpClassifier, RetryBudget, RetryLayer};
+///
+/// let layer = RetryLayer::new()
+///     .classify(HttpClassifier::new())
+///     .budget(&RetryBudget::ratio(0.1).build()?)
+///     .with_idempotency_keys();
+/// # Ok::<(), steadfast::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
+pub struct RetryLayer<P = Policy, C = RetryAnyError, S = DefaultSleeper, K = DefaultClock> {
+    policy: P,
+    classifier: C,
+    sleeper: S,
+    clock: K,
+    budget: Option<RetryBudget>,
+    breaker: Option<CircuitBreaker>,
+    send_keys: bool,
+}
+
+impl RetryLayer {
+    /// A layer with the defaults listed above.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new();
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            policy: Policy::default(),
+            classifier: RetryAnyError,
+            sleeper: DefaultSleeper::default(),
+            clock: DefaultClock::default(),
+            budget: Some(RetryBudget::default()),
+            breaker: None,
+            send_keys: false,
+        }
+    }
+}
+
+impl Default for RetryLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P, C, S, K> RetryLayer<P, C, S, K> {
+    /// Uses `policy` (cloned for each call).
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().with(steadfast::Policy::default());
+    /// ```
+    pub fn with<P2: RetryPolicy + Clone>(self, policy: P2) -> RetryLayer<P2, C, S, K> {
+        RetryLayer {
+            policy,
+            classifier: self.classifier,
+            sleeper: self.sleeper,
+            clock: self.clock,
+            budget: self.budget,
+            breaker: self.breaker,
+            send_keys: self.send_keys,
+        }
+    }
+
+    /// Judges each attempt with `classifier` (cloned for each call).
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().classify(steadfast::HttpClassifier::new());
+    /// ```
+    pub fn classify<C2: Clone>(self, classifier: C2) -> RetryLayer<P, C2, S, K> {
+        RetryLayer {
+            policy: self.policy,
+            classifier,
+            sleeper: self.sleeper,
+            clock: self.clock,
+            budget: self.budget,
+            breaker: self.breaker,
+            send_keys: self.send_keys,
+        }
+    }
+
+    /// Waits on `sleeper`'s timers.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().sleeper(steadfast::TokioSleeper);
+    /// ```
+    pub fn sleeper<S2: Sleeper + Clone>(self, sleeper: S2) -> RetryLayer<P, C, S2, K> {
+        RetryLayer {
+            policy: self.policy,
+            classifier: self.classifier,
+            sleeper,
+            clock: self.clock,
+            budget: self.budget,
+            breaker: self.breaker,
+            send_keys: self.send_keys,
+        }
+    }
+
+    /// Reads the time from `clock`.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().clock(steadfast::StdClock);
+    /// ```
+    pub fn clock<K2: Clock + Clone>(self, clock: K2) -> RetryLayer<P, C, S, K2> {
+        RetryLayer {
+            policy: self.policy,
+            classifier: self.classifier,
+            sleeper: self.sleeper,
+            clock,
+            budget: self.budget,
+            breaker: self.breaker,
+            send_keys: self.send_keys,
+        }
+    }
+
+    /// Shares `budget` instead of the layer's own.
+    ///
+    /// ```
+    /// let shared = steadfast::RetryBudget::default();
+    /// let layer = steadfast::RetryLayer::new().budget(&shared);
+    /// ```
+    pub fn budget(mut self, budget: &RetryBudget) -> Self {
+        self.budget = Some(budget.clone());
+        self
+    }
+
+    /// Retries without a budget: only the policy limits them.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().without_budget();
+    /// ```
+    pub fn without_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
+    /// Puts every attempt through `breaker`.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().breaker(&steadfast::CircuitBreaker::default());
+    /// ```
+    pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
+        self.breaker = Some(breaker.clone());
+        self
+    }
+
+    /// Gives every request that is not idempotent the call's idempotency key
+    /// ([`RetryRequest::attach_key`]: for HTTP, an `Idempotency-Key` header, the same
+    /// on every attempt), and then retries it like an idempotent one. Only for servers
+    /// that honour the key.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().with_idempotency_keys();
+    /// ```
+    pub fn with_idempotency_keys(mut self) -> Self {
+        self.send_keys = true;
+        self
+    }
+}
+
+impl<Svc, P: Clone, C: Clone, S: Clone, K: Clone> Layer<Svc> for RetryLayer<P, C, S, K> {
+    type Service = RetryService<Svc, P, C, S, K>;
+
+    fn layer(&self, inner: Svc) -> Self::Service {
+        RetryService {
+            inner,
+            config: self.clone(),
+        }
+    }
+}
+
+/// A service that retries the calls it forwards; made by [`RetryLayer`].
+///
+/// ```
+/// use steadfast::{RetryLayer, RetryService};
+/// use tower_layer::Layer;
+///
+/// fn wrap<S: Clone>(inner: S) -> RetryService<S> {
+///     RetryLayer::new().layer(inner)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryService<Svc, P = Policy, C = RetryAnyError, S = DefaultSleeper, K = DefaultClock> {
+    inner: Svc,
+    config: RetryLayer<P, C, S, K>,
+}
+
+impl<Svc, Req, P, C, S, K> Service<Req> for RetryService<Svc, P, C, S, K>
+where
+    Svc: Service<Req> + Clone,
+    Req: RetryRequest,
+    P: RetryPolicy + Clone,
+    C: Classify<Svc::Response, Svc::Error> + Clone,
+    S: Sleeper + Clone,
+    K: Clock + Clone,
+{
+    type Response = Svc::Response;
+    type Error = RetryError<Svc::Error>;
+    type Future = ResponseFuture<Svc, Req, P, C, S, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|error| {
+            RetryError::new(
+                StopReason::Permanent,
+                0,
+                Some(AttemptError::Operation(error)),
+            )
+        })
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        // The readied service goes with this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let service = std::mem::replace(&mut self.inner, clone);
+        let config = &self.config;
+        let idempotency = match request.idempotency() {
+            Idempotency::NotIdempotent if config.send_keys => Idempotency::Keyed,
+            declared => declared,
+        };
+        RetryFuture::new(Retry {
+            operation: ServiceOperation::new(service, request, config.send_keys),
+            policy: config.policy.clone(),
+            classifier: config.classifier.clone(),
+            hook: (),
+            sleeper: config.sleeper.clone(),
+            clock: config.clock.clone(),
+            budget: config.budget.clone(),
+            breaker: config.breaker.clone(),
+            idempotency,
+        })
+    }
+}
