@@ -171,3 +171,55 @@ async fn counting_works() {
     assert_eq!(v.len(), 16);
     assert_eq!(count, 1, "the allocator sees allocations on this thread");
 }
+
+#[cfg(feature = "tower")]
+#[test]
+fn a_call_through_the_tower_layer_allocates_nothing() {
+    use std::task::{Context, Poll};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    /// Fails the first two requests of every three.
+    #[derive(Clone)]
+    struct Flaky(std::rc::Rc<std::cell::Cell<u32>>);
+
+    #[derive(Clone)]
+    struct Get(u32);
+
+    impl steadfast::RetryRequest for Get {}
+
+    impl Service<Get> for Flaky {
+        type Response = u32;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<u32, std::io::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, Get(request): Get) -> Self::Future {
+            let n = self.0.get() + 1;
+            self.0.set(n);
+            std::future::ready(if n % 3 == 0 {
+                Ok(request)
+            } else {
+                Err(std::io::ErrorKind::ConnectionReset.into())
+            })
+        }
+    }
+
+    let _ = steadfast::IdempotencyKey::generate();
+    let budget = steadfast::RetryBudget::ratio(0.5)
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let mut service = steadfast::RetryLayer::new()
+        .with(constant(Duration::from_millis(1), 5))
+        .budget(&budget)
+        .sleeper(Instant0)
+        .clock(StdClock)
+        .layer(Flaky(std::rc::Rc::default()));
+    let (result, count) = allocations_during(|| block_on(service.call(Get(7))));
+    assert_eq!(result.unwrap(), 7);
+    assert_eq!(count, 0);
+}

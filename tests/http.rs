@@ -408,3 +408,45 @@ async fn a_slow_response_hits_the_attempt_timeout_and_is_retried() {
     assert_eq!(server.seen().len(), 2);
     release.notify_one();
 }
+
+#[tokio::test]
+async fn the_layer_shares_its_breaker_and_budget_across_clones() {
+    let server = Server::start(vec![Reply::Status(503, vec![]); 10]).await;
+    let breaker = steadfast::CircuitBreaker::builder()
+        .consecutive_failures(3)
+        .build()
+        .unwrap();
+    let budget = steadfast::RetryBudget::token_bucket(0.001, 1.0)
+        .build()
+        .unwrap();
+    let layer = RetryLayer::new()
+        .with(policy(4))
+        .classify(classifier())
+        .sleeper(support::Recorder::default())
+        .breaker(&breaker)
+        .budget(&budget);
+    let mut first = layer.layer(client());
+    let mut second = first.clone();
+
+    // One retry is in the budget: the first call stops after two attempts.
+    let response = send(&mut first, Method::GET, &server.url("/"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!((server.seen().len(), budget.snapshot().denied), (2, 1));
+
+    // The clone shares the budget (empty) and the breaker, which its failure trips.
+    send(&mut second, Method::GET, &server.url("/"))
+        .await
+        .unwrap();
+    assert_eq!(breaker.state(), steadfast::BreakerState::Open);
+    let err = send(&mut second, Method::GET, &server.url("/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.reason(), StopReason::BreakerOpen { .. }));
+    assert_eq!(
+        (err.attempts(), server.seen().len()),
+        (0, 3),
+        "rejected without touching the server"
+    );
+}
