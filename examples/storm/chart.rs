@@ -1,0 +1,93 @@
+//! An SVG chart of goodput and offered load over time, one panel per configuration.
+
+use std::fmt::Write;
+
+use crate::outage::{Clients, OUTAGE, SECONDS, Timeline};
+
+const WIDTH: f64 = 760.0;
+const PANEL: f64 = 150.0;
+const LEFT: f64 = 60.0;
+const TOP: f64 = 40.0;
+
+pub fn svg(results: &[(Clients, Timeline)]) -> String {
+    let peak = results
+        .iter()
+        .flat_map(|(_, t)| t.offered.iter().chain(&t.goodput))
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let y_max = ((peak as f64 / 250.0).ceil() * 250.0).max(250.0);
+    let plot_width = WIDTH - LEFT - 20.0;
+    let height = TOP + results.len() as f64 * (PANEL + 40.0) + 20.0;
+    let x = |s: f64| LEFT + s / SECONDS as f64 * plot_width;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="20" font-size="13">Goodput (green) and offered load (red) in requests/s; capacity 300/s dashed; outage shaded</text>"#
+    );
+    for (i, (clients, timeline)) in results.iter().enumerate() {
+        let top = TOP + i as f64 * (PANEL + 40.0) + 16.0;
+        let y = |v: f64| top + PANEL - v / y_max * PANEL;
+        let _ = writeln!(
+            out,
+            r#"<text x="{LEFT}" y="{}" font-size="12" font-weight="bold">{}</text>"#,
+            top - 4.0,
+            clients.name()
+        );
+        let _ = writeln!(
+            out,
+            r##"<rect x="{}" y="{top}" width="{}" height="{PANEL}" fill="#eee"/>"##,
+            x(OUTAGE.0 as f64),
+            x(OUTAGE.1 as f64) - x(OUTAGE.0 as f64)
+        );
+        let _ = writeln!(
+            out,
+            r#"<rect x="{LEFT}" y="{top}" width="{plot_width}" height="{PANEL}" fill="none" stroke="black" stroke-width="0.5"/>"#
+        );
+        let _ = writeln!(
+            out,
+            r#"<line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="gray" stroke-dasharray="4 3"/>"#,
+            LEFT + plot_width,
+            y(300.0),
+            y(300.0)
+        );
+        for tick in [0.0, y_max / 2.0, y_max] {
+            let _ = writeln!(
+                out,
+                r#"<text x="{}" y="{}" text-anchor="end">{tick:.0}</text>"#,
+                LEFT - 4.0,
+                y(tick) + 4.0
+            );
+        }
+        for s in (0..=SECONDS).step_by(10) {
+            let _ = writeln!(
+                out,
+                r#"<text x="{}" y="{}" text-anchor="middle">{s} s</text>"#,
+                x(s as f64),
+                top + PANEL + 14.0
+            );
+        }
+        for (series, colour) in [
+            (&timeline.offered, "#c0392b"),
+            (&timeline.goodput, "#27ae60"),
+        ] {
+            let points: Vec<String> = series
+                .iter()
+                .enumerate()
+                .map(|(s, v)| format!("{:.1},{:.1}", x(s as f64 + 0.5), y(*v as f64)))
+                .collect();
+            let _ = writeln!(
+                out,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{}"/>"#,
+                points.join(" ")
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
