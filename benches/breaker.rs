@@ -2,8 +2,11 @@
 //! thread and on two threads sharing one breaker, and a rejection while open.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::two_threads;
 use criterion::{Criterion, criterion_group, criterion_main};
 use steadfast::{CallOutcome, CircuitBreaker, StdClock};
 
@@ -54,18 +57,7 @@ fn closed_two_threads(c: &mut Criterion) {
     for (name, breaker) in breakers() {
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
-                let per_thread = iterations.div_ceil(2);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for _ in 0..2 {
-                        scope.spawn(|| {
-                            for _ in 0..per_thread {
-                                closed_call(black_box(&breaker));
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
+                two_threads(iterations, &|| closed_call(black_box(&breaker)))
             })
         });
     }

@@ -6,6 +6,9 @@ use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod common;
+
+use common::two_threads;
 use criterion::{Criterion, criterion_group, criterion_main};
 use steadfast::{RetryBudget, RetryCause, StdClock};
 
@@ -86,28 +89,19 @@ fn one_thread(c: &mut Criterion) {
 
 /// Two threads withdraw from one budget, each half of the iterations: the time per
 /// iteration is the inverse of their aggregate throughput.
-fn two_threads(c: &mut Criterion) {
+fn contended(c: &mut Criterion) {
     let mut group = c.benchmark_group("withdraw_two_threads");
     for (name, withdraw) in candidates() {
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
-                let per_thread = iterations.div_ceil(2);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for _ in 0..2 {
-                        scope.spawn(|| {
-                            for _ in 0..per_thread {
-                                black_box(withdraw());
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
+                two_threads(iterations, &|| {
+                    black_box(withdraw());
+                })
             })
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, one_thread, two_threads);
+criterion_group!(benches, one_thread, contended);
 criterion_main!(benches);

@@ -11,9 +11,12 @@ use std::future::{Future, IntoFuture};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use backon::{ConstantBuilder, Retryable};
+use common::two_threads;
 use criterion::{Criterion, criterion_group};
 use failsafe::CircuitBreaker as _;
 use steadfast::{
@@ -198,21 +201,6 @@ fn retry_paths(c: &mut Criterion) {
         });
         group.finish();
     }
-}
-
-fn two_threads(iterations: u64, work: &(dyn Fn() + Sync)) -> Duration {
-    let per_thread = iterations.div_ceil(2);
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                for _ in 0..per_thread {
-                    work();
-                }
-            });
-        }
-    });
-    start.elapsed()
 }
 
 fn steadfast_breaker() -> CircuitBreaker {

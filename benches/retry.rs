@@ -3,24 +3,15 @@
 //! Futures here never wait on anything external, so they are polled to completion with
 //! a no-op waker: what is measured is the engine, not a runtime's scheduler.
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+mod common;
+
+use common::block_on;
 use criterion::{Criterion, criterion_group, criterion_main};
 use steadfast::{Constant, Jitter, Policy, retry};
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
 
 /// Fails `failures` times, then succeeds.
 async fn operation(attempt: u32, failures: u32) -> Result<u32, std::io::Error> {

@@ -40,6 +40,12 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     }
 }
 
+/// Whole nanoseconds from `origin` to now on `clock`, saturating: the time base of the
+/// shared breaker and budget, which keep their times in atomic words.
+pub(crate) fn nanos_since(clock: &dyn Clock, origin: Instant) -> u64 {
+    u64::try_from(clock.now().saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The operating system's monotonic clock, [`Instant::now`].
 ///
 /// ```

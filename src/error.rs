@@ -296,6 +296,24 @@ impl ConfigError {
         }
     }
 
+    pub(crate) fn check_range(
+        setting: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<(), Self> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(Self::OutOfRange {
+                setting,
+                value,
+                min,
+                max,
+            })
+        }
+    }
+
     pub(crate) fn check_positive(setting: &'static str, value: Duration) -> Result<(), Self> {
         if value.is_zero() {
             Err(Self::ZeroDuration { setting })

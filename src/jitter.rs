@@ -90,18 +90,10 @@ impl Jitter {
     /// assert!(Jitter::proportional(f64::NAN).is_err());
     /// ```
     pub fn proportional(fraction: f64) -> Result<Self, ConfigError> {
-        if (0.0..=1.0).contains(&fraction) {
-            Ok(Self {
-                kind: Kind::Proportional(fraction),
-            })
-        } else {
-            Err(ConfigError::OutOfRange {
-                setting: "proportional jitter fraction",
-                value: fraction,
-                min: 0.0,
-                max: 1.0,
-            })
-        }
+        ConfigError::check_range("proportional jitter fraction", fraction, 0.0, 1.0)?;
+        Ok(Self {
+            kind: Kind::Proportional(fraction),
+        })
     }
 
     /// Randomises `delay`, keeping the result in `[0, cap]`.

@@ -51,12 +51,17 @@ impl TimeSlots {
         }
     }
 
-    pub(crate) fn needs_sweep(&self, generation: u64) -> bool {
-        self.swept.load(Ordering::Acquire) < generation
-    }
-
-    pub(crate) fn swept(&self, generation: u64) {
-        self.swept.fetch_max(generation, Ordering::AcqRel);
+    /// The generation of `now`, with the stale slots of `ledgers` swept out of their
+    /// totals, once per generation.
+    pub(crate) fn advance(&self, now: u64, ledgers: [&Ledger; 2]) -> u64 {
+        let generation = self.generation(now);
+        if self.swept.load(Ordering::Acquire) < generation {
+            for ledger in ledgers {
+                ledger.sweep(generation);
+            }
+            self.swept.fetch_max(generation, Ordering::AcqRel);
+        }
+        generation
     }
 }
 

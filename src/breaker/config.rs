@@ -256,7 +256,7 @@ impl BreakerBuilder {
             check_rule(rule, f64::from(size))?;
         }
         if let Some((window, rule)) = settings.time_window {
-            in_range(
+            ConfigError::check_range(
                 "time window in seconds",
                 window.as_secs_f64(),
                 0.1,
@@ -268,14 +268,14 @@ impl BreakerBuilder {
             ConfigError::check_positive("slow-call threshold", threshold)?;
         }
         ConfigError::check_positive("open duration", settings.open_for)?;
-        in_range("open growth factor", settings.open_growth, 1.0, f64::MAX)?;
-        in_range(
+        ConfigError::check_range("open growth factor", settings.open_growth, 1.0, f64::MAX)?;
+        ConfigError::check_range(
             "half-open probes",
             f64::from(settings.probes),
             1.0,
             f64::from(MAX_PROBES),
         )?;
-        in_range(
+        ConfigError::check_range(
             "half-open successes to close",
             f64::from(settings.close_after),
             1.0,
@@ -286,25 +286,12 @@ impl BreakerBuilder {
 }
 
 fn nonzero(setting: &'static str, value: u32) -> Result<(), ConfigError> {
-    in_range(setting, f64::from(value), 1.0, f64::from(u32::MAX))
+    ConfigError::check_range(setting, f64::from(value), 1.0, f64::from(u32::MAX))
 }
 
 fn check_rule(rule: RateRule, max_calls: f64) -> Result<(), ConfigError> {
-    in_range("failure rate", rule.rate, 0.0, 1.0)?;
-    in_range("minimum calls", f64::from(rule.min_calls), 1.0, max_calls)
-}
-
-fn in_range(setting: &'static str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::OutOfRange {
-            setting,
-            value,
-            min,
-            max,
-        })
-    }
+    ConfigError::check_range("failure rate", rule.rate, 0.0, 1.0)?;
+    ConfigError::check_range("minimum calls", f64::from(rule.min_calls), 1.0, max_calls)
 }
 
 impl fmt::Debug for BreakerBuilder {

@@ -427,12 +427,7 @@ impl CircuitBreaker {
 
     /// Nanoseconds since the breaker was built, on its clock.
     fn now(&self) -> u64 {
-        let elapsed = self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.origin);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        crate::clock::nanos_since(&*self.inner.clock, self.inner.origin)
     }
 
     /// Asks to make one call. In the closed state this is two atomic loads (and a clock

@@ -20,13 +20,7 @@ impl TimeWindow {
 
     /// The generation of `now`, with expired slots swept out of both counts.
     fn generation(&self, now: u64) -> u64 {
-        let generation = self.slots.generation(now);
-        if self.slots.needs_sweep(generation) {
-            self.calls.sweep(generation);
-            self.failures.sweep(generation);
-            self.slots.swept(generation);
-        }
-        generation
+        self.slots.advance(now, [&self.calls, &self.failures])
     }
 
     pub(crate) fn record(&self, failed: bool, now: u64) {

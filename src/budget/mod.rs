@@ -73,7 +73,7 @@ impl Costs {
 
     fn validate(&self) -> Result<(), ConfigError> {
         for cost in [self.transient, self.throttled, self.timed_out] {
-            check_range("retry cost", cost, 0.0, MAX_COST)?;
+            ConfigError::check_range("retry cost", cost, 0.0, MAX_COST)?;
         }
         Ok(())
     }
@@ -81,19 +81,6 @@ impl Costs {
 
 /// The most a single retry may cost, in tokens.
 const MAX_COST: f64 = 1_000_000.0;
-
-fn check_range(setting: &'static str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::OutOfRange {
-            setting,
-            value,
-            min,
-            max,
-        })
-    }
-}
 
 /// A budget shared by many calls and threads, bounding their retries together.
 ///
@@ -180,12 +167,7 @@ impl RetryBudget {
     }
 
     fn now(&self) -> u64 {
-        let elapsed = self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.origin);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+        crate::clock::nanos_since(&*self.inner.clock, self.inner.origin)
     }
 
     /// Records a first attempt. Ratio budgets grow by their ratio; token buckets ignore
@@ -376,13 +358,13 @@ impl TokenBucketBuilder {
     /// assert!(RetryBudget::token_bucket(1.0, -1.0).build().is_err());
     /// ```
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
-        check_range(
+        ConfigError::check_range(
             "refill rate per second",
             self.per_second,
             f64::MIN_POSITIVE,
             1e9,
         )?;
-        check_range("burst", self.burst, 0.0, 1e12)?;
+        ConfigError::check_range("burst", self.burst, 0.0, 1e12)?;
         self.costs.validate()?;
         let clock = self
             .clock
@@ -489,9 +471,9 @@ impl RatioBuilder {
     /// assert!(RetryBudget::ratio(0.2).window(Duration::from_millis(10)).build().is_err());
     /// ```
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
-        check_range("ratio", self.ratio, 0.0, 1000.0)?;
-        check_range("minimum retries per second", self.min_per_second, 0.0, 1e9)?;
-        check_range(
+        ConfigError::check_range("ratio", self.ratio, 0.0, 1000.0)?;
+        ConfigError::check_range("minimum retries per second", self.min_per_second, 0.0, 1e9)?;
+        ConfigError::check_range(
             "window in seconds",
             self.window.as_secs_f64(),
             1.0,

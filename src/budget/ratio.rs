@@ -35,13 +35,7 @@ impl Ratio {
 
     /// The generation of `now`, with stale slots swept out of both sums.
     fn generation(&self, now: u64) -> u64 {
-        let generation = self.slots.generation(now);
-        if self.slots.needs_sweep(generation) {
-            self.deposits.sweep(generation);
-            self.withdrawals.sweep(generation);
-            self.slots.swept(generation);
-        }
-        generation
+        self.slots.advance(now, [&self.deposits, &self.withdrawals])
     }
 
     /// Records a first attempt at `now`.
