@@ -35,6 +35,14 @@ use crate::{
 
 /// The future of one call through a [`RetryService`]: a [`RetryFuture`] over the
 /// service, inline, with no allocation of its own.
+///
+/// ```
+/// use steadfast::layer::ResponseFuture;
+/// use steadfast::{Policy, RetryAnyError, TokioClock, TokioSleeper};
+///
+/// /// The future of a retried call to `S` with `Req` requests and the default settings.
+/// type Call<S, Req> = ResponseFuture<S, Req, Policy, RetryAnyError, TokioSleeper, TokioClock>;
+/// ```
 pub type ResponseFuture<Svc, Req, P, C, S, K> =
     RetryFuture<ServiceOperation<Svc, Req>, P, C, (), S, K>;
 
