@@ -195,6 +195,14 @@ fn conclude<T, E>(
     Err(RetryError::new(reason, attempts, failure))
 }
 
+/// Ends the call: drops whatever attempt or timer is in flight and returns its answer.
+macro_rules! finish {
+    ($this:ident, $last:expr, $reason:expr, $attempts:expr) => {{
+        $this.state.set(State::Done);
+        return Poll::Ready(conclude($last, $reason, $attempts));
+    }};
+}
+
 impl<Op, P, C, H, S, K> Future for RetryFuture<Op, P, C, H, S, K>
 where
     Op: Operation,
@@ -267,12 +275,12 @@ where
                         .max_elapsed()
                         .is_some_and(|deadline| elapsed >= deadline);
                     if past_deadline {
-                        this.state.set(State::Done);
-                        return Poll::Ready(conclude(
+                        finish!(
+                            this,
                             this.last.take(),
                             StopReason::DeadlineExceeded,
-                            attempts,
-                        ));
+                            attempts
+                        );
                     }
                     if let Some(breaker) = this.breaker {
                         match breaker.try_acquire() {
@@ -287,39 +295,31 @@ where
                                     })
                                 });
                                 let Some(wait) = wait else {
-                                    this.state.set(State::Done);
                                     let reason = StopReason::BreakerOpen { retry_in };
-                                    return Poll::Ready(conclude(
-                                        this.last.take(),
-                                        reason,
-                                        attempts,
-                                    ));
+                                    finish!(this, this.last.take(), reason, attempts);
                                 };
                                 tracing::debug!(
                                     wait_ms = wait.as_millis() as u64,
                                     "circuit breaker open; waiting for its next probe"
                                 );
+                                // At least a millisecond: a breaker whose open spell
+                                // just ended answers the next ask, never a busy loop.
                                 let sleep = this.sleeper.sleep(wait.max(Duration::from_millis(1)));
                                 this.state.set(State::Sleeping { sleep });
                                 continue;
                             }
                         }
                     }
-                    let stop = if begin(
+                    let started = begin(
                         this.operation,
                         this.policy,
                         this.sleeper,
                         this.attempts,
                         context,
                         this.state.as_mut(),
-                    ) {
-                        None
-                    } else {
-                        Some(StopReason::StateLost)
-                    };
-                    if let Some(reason) = stop {
-                        this.state.set(State::Done);
-                        return Poll::Ready(conclude(this.last.take(), reason, attempts));
+                    );
+                    if !started {
+                        finish!(this, this.last.take(), StopReason::StateLost, attempts);
                     }
                     *this.last = None;
                     continue;
@@ -353,22 +353,17 @@ where
                 breaker.record(permit, CallOutcome::from_decision(decision));
             }
             if let Some(reason) = stop {
-                this.state.set(State::Done);
-                return Poll::Ready(conclude(Some(last), reason, attempts));
+                finish!(this, Some(last), reason, attempts);
             }
 
             let hint = match schedule::judge(decision, *this.idempotency) {
                 Verdict::Finish => {
-                    this.state.set(State::Done);
                     if attempts > 1 && decision == Decision::Success {
                         tracing::debug!(attempts, "succeeded after retrying");
                     }
-                    return Poll::Ready(conclude(Some(last), StopReason::Permanent, attempts));
+                    finish!(this, Some(last), StopReason::Permanent, attempts);
                 }
-                Verdict::Stop(reason) => {
-                    this.state.set(State::Done);
-                    return Poll::Ready(conclude(Some(last), reason, attempts));
-                }
+                Verdict::Stop(reason) => finish!(this, Some(last), reason, attempts),
                 Verdict::Retry(hint) => hint,
             };
 
@@ -377,10 +372,7 @@ where
             let elapsed = elapsed_since(this.clock, *this.started);
             let delay = match schedule::after_failure(this.policy, attempts, elapsed, hint) {
                 Next::Retry(delay) => delay,
-                Next::Stop(reason) => {
-                    this.state.set(State::Done);
-                    return Poll::Ready(conclude(Some(last), reason, attempts));
-                }
+                Next::Stop(reason) => finish!(this, Some(last), reason, attempts),
             };
 
             if let Some(budget) = this.budget {
@@ -390,12 +382,7 @@ where
                     _ => RetryCause::Transient,
                 };
                 if !budget.try_withdraw(cause) {
-                    this.state.set(State::Done);
-                    return Poll::Ready(conclude(
-                        Some(last),
-                        StopReason::BudgetExhausted,
-                        attempts,
-                    ));
+                    finish!(this, Some(last), StopReason::BudgetExhausted, attempts);
                 }
             }
 

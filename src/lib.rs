@@ -38,8 +38,9 @@
 //! **Classification.** A [`Classify`] judges each outcome, `Ok` or `Err`, as a
 //! [`Decision`]: success, retry, retry after a server-given delay, or fail. A server's
 //! delay raises the next wait but never beyond the policy's limit: a hint past it stops
-//! the call at once, with [`StopReason::RetryAfterTooLong`], so the caller can
-//! reschedule.
+//! the call at once, with [`StopReason::RetryAfterTooLong`] (or, when the rejected
+//! outcome was an `Ok` value such as a 503 response, with that value), so the caller
+//! can reschedule.
 //!
 //! **Budgets.** A [`RetryBudget`] is shared by every call to one dependency and bounds
 //! their retries together, so that retries can never multiply the load on a failing

@@ -46,8 +46,9 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// # }
 /// ```
 pub trait RetryPolicy {
-    /// Called once, at the first poll of a call, with fresh random bits from the thread's
-    /// secure generator: reseed jitter and forget any earlier call here.
+    /// Called once, at the first poll of a call, with random bits derived from the call's
+    /// idempotency key (drawn from the thread's secure generator): reseed jitter and
+    /// forget any earlier call here.
     fn start(&mut self, entropy: u64) {
         let _ = entropy;
     }

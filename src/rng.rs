@@ -9,8 +9,8 @@ use std::time::Duration;
 
 /// A seedable source of randomness for backoff and jitter.
 ///
-/// Each call seeds its own generator at its first poll (from the thread's
-/// cryptographically secure generator) unless the policy fixes a seed, so clients that
+/// Each call seeds its own generator at its first poll (from its idempotency key, drawn
+/// from the thread's cryptographically secure generator) unless the policy fixes a seed, so clients that
 /// share one policy never share one sequence of delays.
 ///
 /// ```

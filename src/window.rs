@@ -39,7 +39,7 @@ impl TimeSlots {
 
     /// The generation of `now` (nanoseconds on the owner's clock), never earlier than
     /// one another operation has already worked in.
-    pub(crate) fn generation(&self, now: u64) -> u64 {
+    fn generation(&self, now: u64) -> u64 {
         let generation = now.checked_div(self.slot_nanos).unwrap_or_default();
         let latest = self.latest.load(Ordering::Acquire);
         if generation > latest {
@@ -105,7 +105,7 @@ impl Ledger {
 
     /// Recycles every slot whose generation has left the window ending at `generation`,
     /// taking its amount off the total.
-    pub(crate) fn sweep(&self, generation: u64) {
+    fn sweep(&self, generation: u64) {
         for slot in &self.slots {
             let word = slot.load(Ordering::Acquire);
             if word == 0 || !is_stale(generation_tag(word), generation) {

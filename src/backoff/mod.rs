@@ -74,8 +74,18 @@ pub trait Backoff {
 
 /// `base * multiplier`, saturating, for an integer multiplier.
 fn scaled(base: Duration, multiplier: u64) -> Duration {
-    let multiplier = u32::try_from(multiplier).unwrap_or(u32::MAX);
-    base.checked_mul(multiplier).unwrap_or(Duration::MAX)
+    // `Duration` multiplies by a u32: split the u64 into its halves, so a multiplier
+    // past u32::MAX (a Fibonacci number beyond the 47th) still grows the delay.
+    let high = u32::try_from(multiplier >> 32).unwrap_or(u32::MAX);
+    let low = u32::try_from(multiplier & u64::from(u32::MAX)).unwrap_or(u32::MAX);
+    let high_part = base
+        .checked_mul(high)
+        .and_then(|part| part.checked_mul(1 << 16))
+        .and_then(|part| part.checked_mul(1 << 16));
+    high_part
+        .zip(base.checked_mul(low))
+        .and_then(|(high, low)| high.checked_add(low))
+        .unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]
@@ -86,6 +96,10 @@ mod tests {
     fn scaled_saturates() {
         assert_eq!(scaled(Duration::from_secs(1), 3), Duration::from_secs(3));
         assert_eq!(scaled(Duration::MAX, 2), Duration::MAX);
+        assert_eq!(
+            scaled(Duration::from_nanos(1), 12_586_269_025),
+            Duration::from_nanos(12_586_269_025)
+        );
         assert_eq!(
             scaled(Duration::from_secs(u64::MAX / 2), u64::MAX),
             Duration::MAX

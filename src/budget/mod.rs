@@ -13,8 +13,8 @@
 //!   small reserve per second so quiet clients can still retry. Deposits expire after
 //!   a window, so a burst of traffic long ago does not fund a retry storm today.
 //!
-//! Both are lock-free: every operation is a handful of atomic loads and one
-//! compare-and-swap, however long the budget sat idle.
+//! Both are lock-free: every operation is a handful of atomic operations, with one
+//! compare-and-swap deciding, however long the budget sat idle.
 
 mod ratio;
 mod token_bucket;
@@ -54,6 +54,29 @@ struct Costs {
     transient: f64,
     throttled: f64,
     timed_out: f64,
+}
+
+/// What both builders share: the price of each retry and the clock.
+struct Shared {
+    costs: Costs,
+    clock: Option<Box<dyn Clock + Send + Sync>>,
+}
+
+impl Shared {
+    const fn new() -> Self {
+        Self {
+            costs: Costs::ONE_EACH,
+            clock: None,
+        }
+    }
+
+    fn build(self, kind: Kind) -> Result<RetryBudget, ConfigError> {
+        self.costs.validate()?;
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Box::new(DefaultClock::default()));
+        Ok(RetryBudget::from_parts(kind, self.costs, clock))
+    }
 }
 
 impl Costs {
@@ -144,8 +167,7 @@ impl RetryBudget {
         TokenBucketBuilder {
             per_second,
             burst,
-            costs: Costs::ONE_EACH,
-            clock: None,
+            shared: Shared::new(),
         }
     }
 
@@ -161,8 +183,7 @@ impl RetryBudget {
             ratio,
             min_per_second: 10.0,
             window: Duration::from_secs(10),
-            costs: Costs::ONE_EACH,
-            clock: None,
+            shared: Shared::new(),
         }
     }
 
@@ -317,8 +338,7 @@ pub struct BudgetSnapshot {
 pub struct TokenBucketBuilder {
     per_second: f64,
     burst: f64,
-    costs: Costs,
-    clock: Option<Box<dyn Clock + Send + Sync>>,
+    shared: Shared,
 }
 
 impl TokenBucketBuilder {
@@ -329,7 +349,7 @@ impl TokenBucketBuilder {
     /// let builder = RetryBudget::token_bucket(10.0, 10.0).cost(RetryCause::Throttled, 0.5);
     /// ```
     pub fn cost(mut self, cause: RetryCause, tokens: f64) -> Self {
-        self.costs.set(cause, tokens);
+        self.shared.costs.set(cause, tokens);
         self
     }
 
@@ -339,7 +359,7 @@ impl TokenBucketBuilder {
     /// let builder = steadfast::RetryBudget::token_bucket(10.0, 10.0).clock(steadfast::StdClock);
     /// ```
     pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
-        self.clock = Some(Box::new(clock));
+        self.shared.clock = Some(Box::new(clock));
         self
     }
 
@@ -365,15 +385,10 @@ impl TokenBucketBuilder {
             1e9,
         )?;
         ConfigError::check_range("burst", self.burst, 0.0, 1e12)?;
-        self.costs.validate()?;
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Box::new(DefaultClock::default()));
-        Ok(RetryBudget::from_parts(
-            Kind::TokenBucket(TokenBucket::new(self.per_second, self.burst)),
-            self.costs,
-            clock,
-        ))
+        self.shared.build(Kind::TokenBucket(TokenBucket::new(
+            self.per_second,
+            self.burst,
+        )))
     }
 }
 
@@ -382,7 +397,7 @@ impl fmt::Debug for TokenBucketBuilder {
         f.debug_struct("TokenBucketBuilder")
             .field("per_second", &self.per_second)
             .field("burst", &self.burst)
-            .field("costs", &self.costs)
+            .field("costs", &self.shared.costs)
             .finish_non_exhaustive()
     }
 }
@@ -409,8 +424,7 @@ pub struct RatioBuilder {
     ratio: f64,
     min_per_second: f64,
     window: Duration,
-    costs: Costs,
-    clock: Option<Box<dyn Clock + Send + Sync>>,
+    shared: Shared,
 }
 
 impl RatioBuilder {
@@ -442,7 +456,7 @@ impl RatioBuilder {
     /// let builder = RetryBudget::ratio(0.2).cost(RetryCause::Throttled, 0.5);
     /// ```
     pub fn cost(mut self, cause: RetryCause, tokens: f64) -> Self {
-        self.costs.set(cause, tokens);
+        self.shared.costs.set(cause, tokens);
         self
     }
 
@@ -452,7 +466,7 @@ impl RatioBuilder {
     /// let builder = steadfast::RetryBudget::ratio(0.2).clock(steadfast::StdClock);
     /// ```
     pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
-        self.clock = Some(Box::new(clock));
+        self.shared.clock = Some(Box::new(clock));
         self
     }
 
@@ -479,16 +493,12 @@ impl RatioBuilder {
             1.0,
             86_400.0,
         )?;
-        self.costs.validate()?;
         let window_nanos = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Box::new(DefaultClock::default()));
-        Ok(RetryBudget::from_parts(
-            Kind::Ratio(Ratio::new(self.ratio, self.min_per_second, window_nanos)),
-            self.costs,
-            clock,
-        ))
+        self.shared.build(Kind::Ratio(Ratio::new(
+            self.ratio,
+            self.min_per_second,
+            window_nanos,
+        )))
     }
 }
 
@@ -498,7 +508,7 @@ impl fmt::Debug for RatioBuilder {
             .field("ratio", &self.ratio)
             .field("min_per_second", &self.min_per_second)
             .field("window", &self.window)
-            .field("costs", &self.costs)
+            .field("costs", &self.shared.costs)
             .finish_non_exhaustive()
     }
 }
