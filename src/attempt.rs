@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::IdempotencyKey;
+use crate::call_id::CallId;
+use crate::idempotency::IdempotencyKey;
 
 /// The context of one attempt, passed to the operation.
 ///
@@ -28,15 +29,15 @@ use crate::IdempotencyKey;
 pub struct Attempt {
     number: u32,
     elapsed: Duration,
-    key: IdempotencyKey,
+    call: CallId,
 }
 
 impl Attempt {
-    pub(crate) const fn new(number: u32, elapsed: Duration, key: IdempotencyKey) -> Self {
+    pub(crate) const fn new(number: u32, elapsed: Duration, call: CallId) -> Self {
         Self {
             number,
             elapsed,
-            key,
+            call,
         }
     }
 
@@ -70,7 +71,12 @@ impl Attempt {
         self.number > 1
     }
 
-    /// Time since the call's first poll, read from the call's clock.
+    /// Time since the call started, read from the call's clock.
+    ///
+    /// A call reads its clock only when something needs it: a call with a deadline or
+    /// an attempt timeout starts its clock at its first poll; any other call starts it
+    /// when its first attempt fails, so for such a call this is the time since the
+    /// first failure (zero for the first and second attempts).
     ///
     /// ```
     /// # use steadfast::retry;
@@ -86,7 +92,10 @@ impl Attempt {
     }
 
     /// The call's idempotency key: the same for every attempt of this call, different
-    /// for every call.
+    /// for every call, and as unpredictable as a draw from a secure generator.
+    ///
+    /// The key is derived when it is first read (a ChaCha12 block), so a call that
+    /// never reads it never pays for it.
     ///
     /// ```
     /// # use steadfast::retry;
@@ -97,7 +106,7 @@ impl Attempt {
     /// # }
     /// ```
     #[must_use]
-    pub const fn idempotency_key(&self) -> IdempotencyKey {
-        self.key
+    pub fn idempotency_key(&self) -> IdempotencyKey {
+        IdempotencyKey::of_call(self.call)
     }
 }

@@ -4,7 +4,7 @@
 //! through a [`Clock`], so tests under tokio's paused time see the time they set, and
 //! other runtimes can plug in their own.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A source of the current time.
 ///
@@ -43,7 +43,18 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 /// Whole nanoseconds from `origin` to now on `clock`, saturating: the time base of the
 /// shared breaker and budget, which keep their times in atomic words.
 pub(crate) fn nanos_since(clock: &dyn Clock, origin: Instant) -> u64 {
-    u64::try_from(clock.now().saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
+    nanos(clock.now().saturating_duration_since(origin))
+}
+
+/// A duration as whole nanoseconds, saturating at `u64::MAX` (584 years): the one
+/// conversion behind every time the crate keeps as an integer.
+pub(crate) const fn nanos(d: Duration) -> u64 {
+    let whole = d.as_nanos();
+    if whole > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        whole as u64
+    }
 }
 
 /// The operating system's monotonic clock, [`Instant::now`].
@@ -108,3 +119,14 @@ pub type DefaultClock = TokioClock;
 /// ```
 #[cfg(not(feature = "tokio"))]
 pub type DefaultClock = StdClock;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nanos_saturates() {
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+        assert_eq!(nanos(Duration::from_millis(2)), 2_000_000);
+    }
+}

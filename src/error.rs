@@ -206,6 +206,10 @@ pub enum StopReason {
         /// How long until the breaker admits its next probe, when that is known.
         retry_in: Option<Duration>,
     },
+    /// The call's circuit breaker was half-open with every probe slot taken, and the
+    /// policy's deadline left no time to wait for the probes to finish (or the policy
+    /// has no deadline, so the call does not wait).
+    BreakerHalfOpen,
     /// The call's [`RetryBudget`](crate::RetryBudget) had no tokens left for another
     /// retry: retries across all calls sharing it are already at their limit.
     BudgetExhausted,
@@ -235,6 +239,7 @@ impl fmt::Display for StopReason {
                 )
             }
             Self::BreakerOpen { retry_in: None } => f.write_str("circuit breaker open"),
+            Self::BreakerHalfOpen => f.write_str("circuit breaker half-open, its probes busy"),
             Self::NotIdempotent => {
                 f.write_str("not safe to repeat an attempt that may have been applied")
             }

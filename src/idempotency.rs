@@ -8,6 +8,8 @@ use std::fmt;
 
 use rand::Rng;
 
+use crate::call_id::CallId;
+
 /// Whether an operation is safe to repeat, which decides what may be retried.
 ///
 /// # Default
@@ -51,8 +53,8 @@ pub enum Idempotency {
     NotIdempotent,
 }
 
-/// A random 128-bit key in UUID version 4 form, drawn from the thread's
-/// cryptographically secure generator when a call starts.
+/// A random 128-bit key in UUID version 4 form, from a cryptographically secure
+/// source.
 ///
 /// Every attempt of a call sees the same key through
 /// [`Attempt::idempotency_key`](crate::Attempt::idempotency_key); no two calls share one.
@@ -81,6 +83,11 @@ impl IdempotencyKey {
         Self::from_rng(&mut rand::rng())
     }
 
+    /// The key of one call, derived from its name.
+    pub(crate) fn of_call(call: CallId) -> Self {
+        Self::from_random_bytes(call.random_bytes())
+    }
+
     pub(crate) fn from_rng(rng: &mut impl Rng) -> Self {
         let mut bytes = [0_u8; 16];
         rng.fill_bytes(&mut bytes);
@@ -100,16 +107,6 @@ impl IdempotencyKey {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         Self(bytes)
-    }
-
-    /// 64 bits derived from the key, to seed the call's jitter: one draw from the
-    /// secure generator serves both.
-    pub(crate) fn seed(&self) -> u64 {
-        let mut low = [0_u8; 8];
-        let mut high = [0_u8; 8];
-        low.copy_from_slice(&self.0[..8]);
-        high.copy_from_slice(&self.0[8..]);
-        u64::from_le_bytes(low) ^ u64::from_le_bytes(high).rotate_left(29)
     }
 
     /// The key's 16 bytes.

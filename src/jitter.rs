@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::rng::nanos;
+use crate::clock::nanos;
 use crate::{ConfigError, JitterRng};
 
 /// How a backoff delay `d` (already capped) is randomised.

@@ -24,8 +24,9 @@
 //! # Concepts
 //!
 //! **The call.** [`retry`] wraps an operation (a closure returning a future, called
-//! once per attempt with an [`Attempt`] context) in a [`Retry`] builder; awaiting the
-//! builder runs a [`RetryFuture`], a hand-written state machine that allocates nothing.
+//! once per attempt with an [`Attempt`] context) in a [`Retry`]: a builder to
+//! configure the call, and the future that runs it, a hand-written state machine that
+//! allocates nothing. Await it, spawn it, or select on it as it is.
 //! [`retry_with`] threads `&mut` state through the attempts.
 //!
 //! **The policy.** A [`RetryPolicy`] decides whether to try again and after how long.
@@ -97,16 +98,18 @@ mod attempt;
 pub mod backoff;
 mod breaker;
 mod budget;
+mod call;
+mod call_id;
 mod classify;
 mod clock;
 pub mod error;
-pub mod future;
 mod hook;
 mod idempotency;
 mod jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
+mod operation;
 mod policy;
 mod retry;
 mod rng;
@@ -122,7 +125,7 @@ pub use breaker::{
     Permit, Rejected, StateChange,
 };
 pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
-pub use classify::{Classify, ClassifyOutcome, Decision, IoErrors, RetryAnyError};
+pub use classify::{Classify, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use classify::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
@@ -130,7 +133,6 @@ pub use classify::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
 pub use clock::TokioClock;
 pub use clock::{Clock, DefaultClock, StdClock};
 pub use error::{AttemptError, ConfigError, RetryError, StopReason};
-pub use future::RetryFuture;
 pub use hook::{Failure, OnRetry, RetryEvent};
 pub use idempotency::{EncodedKey, Idempotency, IdempotencyKey};
 #[cfg(feature = "http")]
@@ -140,8 +142,9 @@ pub use jitter::Jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{RetryLayer, RetryRequest, RetryService};
+pub use operation::{Operation, Stateful, Stateless, retry, retry_with};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
-pub use retry::{Operation, Retry, Stateful, Stateless, retry, retry_with};
+pub use retry::Retry;
 pub use rng::JitterRng;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;

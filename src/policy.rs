@@ -3,7 +3,19 @@
 use std::time::Duration;
 
 use crate::backoff::{Backoff, Exponential};
-use crate::{ConfigError, Jitter, JitterRng};
+use crate::clock::nanos;
+use crate::error::ConfigError;
+use crate::jitter::Jitter;
+use crate::rng::JitterRng;
+
+/// A duration setting that may be absent, in nanoseconds: `NONE` stands for "no limit"
+/// (584 years, which no call reaches), so the setting takes 8 bytes in every call's
+/// future rather than an `Option<Duration>`'s 16.
+const NONE: u64 = u64::MAX;
+
+fn optional(nanos: u64) -> Option<Duration> {
+    (nanos != NONE).then(|| Duration::from_nanos(nanos))
+}
 
 /// The longest server-given delay (`Retry-After`) honoured unless a policy says
 /// otherwise: one minute.
@@ -46,9 +58,10 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// # }
 /// ```
 pub trait RetryPolicy {
-    /// Called once, at the first poll of a call, with random bits derived from the call's
-    /// idempotency key (drawn from the thread's secure generator): reseed jitter and
-    /// forget any earlier call here.
+    /// Called once per call, before its first delay is asked for (that is, after its
+    /// first failure; a call that succeeds at once never calls it), with random bits
+    /// derived from the call's idempotency key: reseed jitter and forget any earlier
+    /// call here.
     fn start(&mut self, entropy: u64) {
         let _ = entropy;
     }
@@ -129,12 +142,13 @@ impl Policy {
         PolicyBuilder {
             backoff,
             jitter: Jitter::full(),
-            max_delay: Duration::from_secs(20),
+            max_delay: 20_000_000_000,
             max_attempts: 3,
-            max_elapsed: None,
-            attempt_timeout: None,
-            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
-            seed: None,
+            seeded: false,
+            max_elapsed: NONE,
+            attempt_timeout: NONE,
+            max_retry_after: 60_000_000_000,
+            seed: 0,
         }
     }
 }
@@ -162,7 +176,12 @@ impl<B: Backoff> Policy<B> {
 
 impl<B: Backoff> RetryPolicy for Policy<B> {
     fn start(&mut self, entropy: u64) {
-        self.rng = JitterRng::seeded(self.config.seed.unwrap_or(entropy));
+        let seed = if self.config.seeded {
+            self.config.seed
+        } else {
+            entropy
+        };
+        self.rng = JitterRng::seeded(seed);
         self.config.backoff.reset();
     }
 
@@ -170,7 +189,7 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
         if failed_attempt >= self.config.max_attempts {
             return None;
         }
-        let cap = self.config.max_delay;
+        let cap = Duration::from_nanos(self.config.max_delay);
         let delay = self
             .config
             .backoff
@@ -179,15 +198,15 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
     }
 
     fn max_elapsed(&self) -> Option<Duration> {
-        self.config.max_elapsed
+        optional(self.config.max_elapsed)
     }
 
     fn attempt_timeout(&self) -> Option<Duration> {
-        self.config.attempt_timeout
+        optional(self.config.attempt_timeout)
     }
 
     fn max_retry_after(&self) -> Duration {
-        self.config.max_retry_after
+        Duration::from_nanos(self.config.max_retry_after)
     }
 }
 
@@ -208,12 +227,15 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
 pub struct PolicyBuilder<B> {
     backoff: B,
     jitter: Jitter,
-    max_delay: Duration,
+    // Durations in nanoseconds (saturating at 584 years), `NONE` for "no limit": a
+    // call's future carries its policy, so every byte here is a byte in every call.
+    max_delay: u64,
     max_attempts: u32,
-    max_elapsed: Option<Duration>,
-    attempt_timeout: Option<Duration>,
-    max_retry_after: Duration,
-    seed: Option<u64>,
+    seeded: bool,
+    max_elapsed: u64,
+    attempt_timeout: u64,
+    max_retry_after: u64,
+    seed: u64,
 }
 
 impl<B: Backoff> PolicyBuilder<B> {
@@ -237,7 +259,7 @@ impl<B: Backoff> PolicyBuilder<B> {
     ///     .max_delay(std::time::Duration::from_secs(5));
     /// ```
     pub const fn max_delay(mut self, cap: Duration) -> Self {
-        self.max_delay = cap;
+        self.max_delay = nanos(cap);
         self
     }
 
@@ -261,7 +283,7 @@ impl<B: Backoff> PolicyBuilder<B> {
     ///     .max_elapsed(std::time::Duration::from_secs(30));
     /// ```
     pub const fn max_elapsed(mut self, deadline: Duration) -> Self {
-        self.max_elapsed = Some(deadline);
+        self.max_elapsed = nanos(deadline);
         self
     }
 
@@ -273,7 +295,7 @@ impl<B: Backoff> PolicyBuilder<B> {
     ///     .attempt_timeout(std::time::Duration::from_secs(2));
     /// ```
     pub const fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = Some(timeout);
+        self.attempt_timeout = nanos(timeout);
         self
     }
 
@@ -284,7 +306,7 @@ impl<B: Backoff> PolicyBuilder<B> {
     ///     .max_retry_after(std::time::Duration::from_secs(10));
     /// ```
     pub const fn max_retry_after(mut self, limit: Duration) -> Self {
-        self.max_retry_after = limit;
+        self.max_retry_after = nanos(limit);
         self
     }
 
@@ -295,7 +317,8 @@ impl<B: Backoff> PolicyBuilder<B> {
     /// let builder = steadfast::Policy::builder(steadfast::Exponential::default()).seed(7);
     /// ```
     pub const fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.seed = seed;
+        self.seeded = true;
         self
     }
 
@@ -321,10 +344,10 @@ impl<B: Backoff> PolicyBuilder<B> {
         if self.max_attempts == 0 {
             return Err(ConfigError::ZeroAttempts);
         }
-        if let Some(deadline) = self.max_elapsed {
+        if let Some(deadline) = optional(self.max_elapsed) {
             ConfigError::check_positive("max elapsed", deadline)?;
         }
-        if let Some(timeout) = self.attempt_timeout {
+        if let Some(timeout) = optional(self.attempt_timeout) {
             ConfigError::check_positive("attempt timeout", timeout)?;
         }
         self.backoff.validate()?;

@@ -1,283 +1,146 @@
-//! The entry points, [`retry`] and [`retry_with`], and the [`Retry`] builder.
+//! The call: [`Retry`] is both the builder that configures it and the future that runs
+//! it, a small state machine over attempts and sleeps that allocates nothing.
+//!
+//! `poll` is a short driver: it polls the attempt or the timer in flight and moves
+//! between states. What a call does next is decided by the plain functions of
+//! [`Call`](crate::call::Call).
 
-use std::future::{Future, IntoFuture};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
-use crate::classify::{ClassifyOutcome, RetryAnyError};
-use crate::future::RetryFuture;
-use crate::{
-    Attempt, CircuitBreaker, Classify, Clock, Decision, DefaultClock, DefaultSleeper, Idempotency,
-    OnRetry, Policy, RetryBudget, RetryEvent, RetryPolicy, Sleeper,
-};
+use pin_project_lite::pin_project;
 
-/// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
-///
-/// `operation` is called once per attempt with the attempt's [`Attempt`] context (its
-/// number, the time since the call started, and the call's idempotency key) and returns
-/// a future of `Result<T, E>`. Nothing runs until the returned builder is awaited.
-///
-/// With no further settings, a call uses [`Policy::default`] (3 attempts, exponential
-/// backoff from 100 ms with full jitter), retries every error ([`RetryAnyError`]) and
-/// sleeps on tokio's timer.
-///
-/// ```
-/// use std::time::Duration;
-/// use steadfast::{retry, Exponential, IoErrors, Policy};
-///
-/// async fn fetch(attempt: u32) -> std::io::Result<&'static str> {
-///     if attempt < 3 {
-///         Err(std::io::ErrorKind::ConnectionReset.into())
-///     } else {
-///         Ok("payload")
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let policy = Policy::builder(Exponential::new(Duration::from_millis(50)))
-///     .max_attempts(5)
-///     .build()?;
-/// let body = retry(|attempt| fetch(attempt.number()))
-///     .with(policy)
-///     .classify(IoErrors)
-///     .await?;
-/// assert_eq!(body, "payload");
-/// # Ok(())
-/// # }
-/// ```
-pub fn retry<F, Fut, T, E>(operation: F) -> Retry<Stateless<F>>
-where
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    Retry::new(Stateless(operation))
-}
+use crate::breaker::{CallOutcome, CircuitBreaker, Permit};
+use crate::budget::RetryBudget;
+use crate::call::{Call, Ending, IMMEDIATE_RETRIES_PER_POLL, Limit, Next};
+use crate::classify::{Classify, ClassifyOutcome, Decision, RetryAnyError};
+use crate::clock::{Clock, DefaultClock};
+use crate::error::{AttemptError, RetryError, StopReason};
+use crate::hook::{Failure, OnRetry, RetryEvent};
+use crate::idempotency::Idempotency;
+use crate::operation::Operation;
+use crate::policy::{Policy, RetryPolicy};
+use crate::sleep::{DefaultSleeper, Sleeper};
 
-/// Retries an operation that needs mutable access to state of yours, such as a
-/// `&mut Connection`.
-///
-/// A future returned by a closure cannot borrow from the closure that is called again
-/// for the next attempt, so the state is threaded through instead: each attempt takes
-/// the state by value and gives it back with its result. For borrowed state, pass the
-/// `&mut` reference itself as `state`; it is handed from attempt to attempt and your
-/// variable is yours again when the call ends.
-///
-/// # Timeouts
-///
-/// An attempt cut short by the per-attempt timeout is dropped together with the state
-/// it holds, so no further attempt can run: the call stops with
-/// [`StopReason::StateLost`](crate::StopReason::StateLost). A connection interrupted
-/// mid-request is rarely fit for reuse anyway.
-///
-/// ```
-/// use steadfast::retry_with;
-///
-/// struct Connection { queries: u32 }
-///
-/// impl Connection {
-///     async fn query(&mut self) -> Result<u32, &'static str> {
-///         self.queries += 1;
-///         if self.queries < 3 { Err("deadlock") } else { Ok(42) }
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let mut conn = Connection { queries: 0 };
-/// let answer = retry_with(&mut conn, |conn, _attempt| async move {
-///     let result = conn.query().await;
-///     (conn, result)
-/// })
-/// .await;
-/// assert_eq!(answer.unwrap(), 42);
-/// assert_eq!(conn.queries, 3);
-/// # }
-/// ```
-pub fn retry_with<S, F, Fut, T, E>(state: S, operation: F) -> Retry<Stateful<S, F>>
-where
-    F: FnMut(S, Attempt) -> Fut,
-    Fut: Future<Output = (S, Result<T, E>)>,
-{
-    Retry::new(Stateful {
-        state: Some(state),
-        operation,
-    })
-}
-
-/// A unit of work that can be attempted repeatedly.
-///
-/// [`retry`] and [`retry_with`] wrap closures in it; implement it yourself only for an
-/// operation type with its own way of running attempts.
-///
-/// ```
-/// use std::future::{ready, Ready};
-/// use steadfast::{retry, Attempt, Operation, Retry};
-///
-/// /// Fails a fixed number of times, then succeeds.
-/// struct Flaky { failures_left: u32 }
-///
-/// impl Operation for Flaky {
-///     type Ok = ();
-///     type Err = &'static str;
-///     type Future = Ready<Result<(), &'static str>>;
-///
-///     fn start(&mut self, _: Attempt) -> Option<Self::Future> {
-///         let failed = self.failures_left > 0;
-///         self.failures_left = self.failures_left.saturating_sub(1);
-///         Some(ready(if failed { Err("flaky") } else { Ok(()) }))
-///     }
-///
-///     fn finish(&mut self, output: Result<(), &'static str>) -> Result<(), &'static str> {
-///         output
-///     }
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// assert!(Retry::new(Flaky { failures_left: 2 }).await.is_ok());
-/// # }
-/// ```
-pub trait Operation {
-    /// The value of a successful attempt.
-    type Ok;
-    /// The error of a failed attempt.
-    type Err;
-    /// One attempt in flight.
-    type Future: Future;
-
-    /// Starts an attempt, or returns `None` if none can start any more (the state it
-    /// needs was lost with a timed-out attempt).
-    fn start(&mut self, attempt: Attempt) -> Option<Self::Future>;
-
-    /// Turns a finished attempt's output into its result.
-    fn finish(&mut self, output: <Self::Future as Future>::Output) -> Result<Self::Ok, Self::Err>;
-
-    /// Whether another attempt can start.
-    fn can_start(&self) -> bool {
-        true
+pin_project! {
+    /// A call: configure it with the methods below, then await it, spawn it, or use it
+    /// anywhere a future is expected (`select!`, `join!`, `.instrument(span)`).
+    ///
+    /// Each method replaces one part and keeps the rest. Nothing runs until the first
+    /// poll; the call then holds the operation, the policy and at most one attempt or
+    /// one timer, inline: running it allocates nothing.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the call drops the attempt or timer in flight, and with it any breaker
+    /// probe it held; no further attempt starts.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it completed panics, like most futures.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{retry, Decision, Policy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let call = retry(|attempt| async move {
+    ///         if attempt.number() == 1 { Err("warming up") } else { Ok(7) }
+    ///     })
+    ///     .with(Policy::default())
+    ///     .when(|e| if *e == "warming up" { Decision::Retry } else { Decision::Fail })
+    ///     .on_retry(|event| println!("retry in {:?}", event.delay));
+    /// // A call is a future: spawn it as it is.
+    /// let value = tokio::spawn(call).await.unwrap();
+    /// assert_eq!(value.unwrap(), 7);
+    /// # }
+    /// ```
+    #[must_use = "a call does nothing until it is awaited or polled"]
+    pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, K = DefaultClock>
+    where
+        Op: Operation,
+        S: Sleeper,
+    {
+        parts: Parts<Op, P, C, H, S, K>,
+        #[pin]
+        state: State<Op::Future, S::Sleep, Op::Ok, Op::Err>,
     }
 }
 
-/// A closure of the attempt context, as an [`Operation`]; made by [`retry`].
-///
-/// ```
-/// use steadfast::{retry, Retry, Stateless};
-///
-/// fn configured<F, Fut>(op: F) -> Retry<Stateless<F>>
-/// where
-///     F: FnMut(steadfast::Attempt) -> Fut,
-///     Fut: std::future::Future<Output = Result<(), std::io::Error>>,
-/// {
-///     retry(op)
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Stateless<F>(F);
+/// The configuration of a call, and the rules' state once it runs.
+struct Parts<Op, P, C, H, S, K> {
+    operation: Op,
+    policy: P,
+    classifier: C,
+    hook: H,
+    sleeper: S,
+    clock: K,
+    budget: Option<RetryBudget>,
+    breaker: Option<CircuitBreaker>,
+    idempotency: Idempotency,
+    call: Option<Call>,
+}
 
-impl<F, Fut, T, E> Operation for Stateless<F>
-where
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    type Ok = T;
-    type Err = E;
-    type Future = Fut;
-
-    fn start(&mut self, attempt: Attempt) -> Option<Fut> {
-        Some((self.0)(attempt))
-    }
-
-    fn finish(&mut self, output: Result<T, E>) -> Result<T, E> {
-        output
+pin_project! {
+    #[project = StateProj]
+    enum State<F, T, V, E> {
+        Idle,
+        Running {
+            #[pin]
+            attempt: F,
+            #[pin]
+            timer: Option<T>,
+            limit: Limit,
+            // Admission for the attempt in flight; dropping the call gives it back.
+            permit: Option<Permit>,
+        },
+        // Waiting before the next attempt; `last` is the outcome that led here, kept in
+        // case the call ends before another attempt starts.
+        Sleeping {
+            #[pin]
+            sleep: T,
+            last: Option<Ended<V, E>>,
+        },
+        // The next attempt starts at the next poll: the call yielded to the scheduler
+        // after a run of immediate retries.
+        Yielded {
+            last: Option<Ended<V, E>>,
+        },
+        Done,
     }
 }
 
-/// A closure that threads state through its attempts, as an [`Operation`]; made by
-/// [`retry_with`].
-///
-/// ```
-/// use steadfast::{retry_with, Retry, Stateful};
-///
-/// let mut count = 0_u32;
-/// let call = retry_with(&mut count, |count, _| async move {
-///     *count += 1;
-///     (count, Ok::<_, ()>(()))
-/// });
-/// ```
-#[derive(Debug, Clone)]
-pub struct Stateful<S, F> {
-    state: Option<S>,
-    operation: F,
+/// How an attempt ended.
+#[derive(Debug)]
+enum Ended<T, E> {
+    Finished(Result<T, E>),
+    TimedOut(Duration),
 }
 
-impl<S, F, Fut, T, E> Operation for Stateful<S, F>
-where
-    F: FnMut(S, Attempt) -> Fut,
-    Fut: Future<Output = (S, Result<T, E>)>,
-{
-    type Ok = T;
-    type Err = E;
-    type Future = Fut;
-
-    fn start(&mut self, attempt: Attempt) -> Option<Fut> {
-        let state = self.state.take()?;
-        Some((self.operation)(state, attempt))
-    }
-
-    fn finish(&mut self, (state, result): (S, Result<T, E>)) -> Result<T, E> {
-        self.state = Some(state);
-        result
-    }
-
-    fn can_start(&self) -> bool {
-        self.state.is_some()
-    }
+/// What the driver does after a step.
+enum Flow<T, E> {
+    /// Poll the new state.
+    Continue,
+    /// Start the next attempt after `delay` (zero: at once).
+    Retry(Duration, Ended<T, E>),
+    /// The call is over.
+    Done(Result<T, RetryError<E>>),
 }
 
-/// A configured call, not yet started. Await it (it implements [`IntoFuture`]) to run it.
-///
-/// Each method replaces one part and keeps the rest. Once awaited, a call cannot be
-/// reconfigured.
-///
-/// ```
-/// use std::time::Duration;
-/// use steadfast::{retry, Decision, Policy};
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// let value = retry(|attempt| async move {
-///         if attempt.number() == 1 { Err("warming up") } else { Ok(7) }
-///     })
-///     .with(Policy::default())
-///     .classify(|e: &&str| if *e == "warming up" { Decision::Retry } else { Decision::Fail })
-///     .on_retry(|event: &steadfast::RetryEvent<'_, i32, &str>| println!("retry in {:?}", event.delay))
-///     .await;
-/// assert_eq!(value.unwrap(), 7);
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a retry does nothing until it is awaited"]
-pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, K = DefaultClock> {
-    pub(crate) operation: Op,
-    pub(crate) policy: P,
-    pub(crate) classifier: C,
-    pub(crate) hook: H,
-    pub(crate) sleeper: S,
-    pub(crate) clock: K,
-    pub(crate) budget: Option<RetryBudget>,
-    pub(crate) breaker: Option<CircuitBreaker>,
-    pub(crate) idempotency: Idempotency,
-}
-
-impl<Op> Retry<Op> {
-    /// A call of `operation` with every setting at its default; [`retry`] and
-    /// [`retry_with`] are the usual way in.
+impl<Op: Operation> Retry<Op> {
+    /// A call of `operation` with every setting at its default; [`retry`](crate::retry)
+    /// and [`retry_with`](crate::retry_with) are the usual way in.
     ///
     /// ```
     /// use steadfast::{retry, Retry};
     /// let call = retry(|_| async { Ok::<_, ()>(1) });
     /// ```
     pub fn new(operation: Op) -> Self {
-        Self {
+        Self::from_parts(Parts {
             operation,
             policy: Policy::default(),
             classifier: RetryAnyError,
@@ -287,11 +150,87 @@ impl<Op> Retry<Op> {
             budget: None,
             breaker: None,
             idempotency: Idempotency::Idempotent,
-        }
+            call: None,
+        })
     }
 }
 
-impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
+/// Moves every part of a call into a new one with one part replaced.
+macro_rules! replace {
+    ($call:expr, $field:ident: $value:expr) => {{
+        let parts = $call.parts;
+        Retry::from_parts(Parts {
+            operation: parts.operation,
+            policy: pick!($field, policy, $value, parts),
+            classifier: pick!($field, classifier, $value, parts),
+            hook: pick!($field, hook, $value, parts),
+            sleeper: pick!($field, sleeper, $value, parts),
+            clock: pick!($field, clock, $value, parts),
+            budget: parts.budget,
+            breaker: parts.breaker,
+            idempotency: parts.idempotency,
+            call: None,
+        })
+    }};
+}
+
+/// The new value for the replaced field, the old one for the others.
+macro_rules! pick {
+    (policy, policy, $value:expr, $parts:ident) => {
+        $value
+    };
+    (classifier, classifier, $value:expr, $parts:ident) => {
+        $value
+    };
+    (hook, hook, $value:expr, $parts:ident) => {
+        $value
+    };
+    (sleeper, sleeper, $value:expr, $parts:ident) => {
+        $value
+    };
+    (clock, clock, $value:expr, $parts:ident) => {
+        $value
+    };
+    ($replaced:ident, $field:ident, $value:expr, $parts:ident) => {
+        $parts.$field
+    };
+}
+
+impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
+    fn from_parts(parts: Parts<Op, P, C, H, S, K>) -> Self {
+        Self {
+            parts,
+            state: State::Idle,
+        }
+    }
+
+    /// A call with every part given: the tower layer's way in.
+    #[cfg(feature = "tower")]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn configured(
+        operation: Op,
+        policy: P,
+        classifier: C,
+        hook: H,
+        sleeper: S,
+        clock: K,
+        shared: (Option<RetryBudget>, Option<CircuitBreaker>),
+        idempotency: Idempotency,
+    ) -> Self {
+        Self::from_parts(Parts {
+            operation,
+            policy,
+            classifier,
+            hook,
+            sleeper,
+            clock,
+            budget: shared.0,
+            breaker: shared.1,
+            idempotency,
+            call: None,
+        })
+    }
+
     /// Uses `policy` to choose delays and limits.
     ///
     /// ```
@@ -305,43 +244,39 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     pub fn with<P2: RetryPolicy>(self, policy: P2) -> Retry<Op, P2, C, H, S, K> {
-        Retry {
-            operation: self.operation,
-            policy,
-            classifier: self.classifier,
-            hook: self.hook,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            idempotency: self.idempotency,
-        }
+        replace!(self, policy: policy)
     }
 
     /// Uses `classifier` to judge each attempt's outcome: a [`Classify`] type such as
-    /// [`IoErrors`](crate::IoErrors), or a closure over the error type.
+    /// [`IoErrors`](crate::IoErrors). For a closure over the error, [`when`](Self::when)
+    /// infers its argument's type.
     ///
     /// ```
-    /// use steadfast::{retry, Decision};
+    /// use steadfast::{retry, IoErrors};
     ///
-    /// let call = retry(|_| async { Err::<(), _>(404_u16) })
-    ///     .classify(|status: &u16| if *status >= 500 { Decision::Retry } else { Decision::Fail });
+    /// let call = retry(|_| async { Err::<(), _>(std::io::Error::other("reset")) }).classify(IoErrors);
     /// ```
     pub fn classify<C2: Classify<Op::Ok, Op::Err>>(
         self,
         classifier: C2,
     ) -> Retry<Op, P, C2, H, S, K> {
-        Retry {
-            operation: self.operation,
-            policy: self.policy,
-            classifier,
-            hook: self.hook,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            idempotency: self.idempotency,
-        }
+        replace!(self, classifier: classifier)
+    }
+
+    /// Judges each failed attempt with a closure over its error; an `Ok` value is a
+    /// success.
+    ///
+    /// ```
+    /// use steadfast::{retry, Decision};
+    ///
+    /// let call = retry(|_| async { Err::<(), _>(404_u16) })
+    ///     .when(|status| if *status >= 500 { Decision::Retry } else { Decision::Fail });
+    /// ```
+    pub fn when<F>(self, judge: F) -> Retry<Op, P, F, H, S, K>
+    where
+        F: Fn(&Op::Err) -> Decision,
+    {
+        replace!(self, classifier: judge)
     }
 
     /// Judges each attempt with a closure over the whole outcome, so an `Ok` value can
@@ -362,7 +297,10 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// assert_eq!(status.unwrap(), 503);
     /// # }
     /// ```
-    pub fn classify_outcome<F>(self, judge: F) -> Retry<Op, P, ClassifyOutcome<F>, H, S, K>
+    pub fn classify_outcome<F>(
+        self,
+        judge: F,
+    ) -> Retry<Op, P, impl Classify<Op::Ok, Op::Err>, H, S, K>
     where
         F: Fn(&Result<Op::Ok, Op::Err>) -> Decision,
     {
@@ -391,23 +329,13 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).hook(());
     /// ```
     pub fn hook<H2: OnRetry<Op::Ok, Op::Err>>(self, hook: H2) -> Retry<Op, P, C, H2, S, K> {
-        Retry {
-            operation: self.operation,
-            policy: self.policy,
-            classifier: self.classifier,
-            hook,
-            sleeper: self.sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            idempotency: self.idempotency,
-        }
+        replace!(self, hook: hook)
     }
 
     /// Shares `budget` with every other call that uses it: the first attempt deposits,
     /// each retry withdraws before it sleeps, and when the budget is empty the call
-    /// stops with [`StopReason::BudgetExhausted`](crate::StopReason::BudgetExhausted)
-    /// and its last error. (A rejected `Ok` value is returned as it is.)
+    /// stops with [`StopReason::BudgetExhausted`] and its last error. (A rejected `Ok`
+    /// value is returned as it is.)
     ///
     /// ```
     /// use steadfast::{retry, RetryBudget, StopReason};
@@ -422,16 +350,19 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     pub fn budget(mut self, budget: &RetryBudget) -> Self {
-        self.budget = Some(budget.clone());
+        self.parts.budget = Some(budget.clone());
         self
     }
 
     /// Puts every attempt through `breaker`: each asks for admission, and its outcome
-    /// is recorded (only transient failures and timeouts count as failures). When the
-    /// breaker refuses, the call waits for its next probe if the policy's deadline
-    /// leaves time for that, and otherwise stops at once with
-    /// [`StopReason::BreakerOpen`](crate::StopReason::BreakerOpen) and its last error.
-    /// Without a deadline it never waits.
+    /// is recorded (only transient failures and timeouts count as failures).
+    ///
+    /// When the breaker refuses, a call with a deadline waits and asks again if the
+    /// deadline leaves time: for an open breaker, until its next probe (plus up to a
+    /// quarter more, so waiters do not stampede); for a half-open one whose probes are
+    /// all out, as long as its backoff. A call without a deadline, or whose wait would
+    /// end past it, stops at once with [`StopReason::BreakerOpen`] or
+    /// [`StopReason::BreakerHalfOpen`] and its last error.
     ///
     /// ```
     /// use steadfast::{retry, CircuitBreaker, StopReason};
@@ -446,7 +377,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
-        self.breaker = Some(breaker.clone());
+        self.parts.breaker = Some(breaker.clone());
         self
     }
 
@@ -464,7 +395,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// .idempotency(Idempotency::Keyed);
     /// ```
     pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.idempotency = idempotency;
+        self.parts.idempotency = idempotency;
         self
     }
 
@@ -474,17 +405,7 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::TokioSleeper);
     /// ```
     pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retry<Op, P, C, H, S2, K> {
-        Retry {
-            operation: self.operation,
-            policy: self.policy,
-            classifier: self.classifier,
-            hook: self.hook,
-            sleeper,
-            clock: self.clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            idempotency: self.idempotency,
-        }
+        replace!(self, sleeper: sleeper)
     }
 
     /// Reads the time from `clock` instead of the default.
@@ -493,21 +414,11 @@ impl<Op: Operation, P, C, H, S, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).clock(steadfast::StdClock);
     /// ```
     pub fn clock<K2: Clock>(self, clock: K2) -> Retry<Op, P, C, H, S, K2> {
-        Retry {
-            operation: self.operation,
-            policy: self.policy,
-            classifier: self.classifier,
-            hook: self.hook,
-            sleeper: self.sleeper,
-            clock,
-            budget: self.budget,
-            breaker: self.breaker,
-            idempotency: self.idempotency,
-        }
+        replace!(self, clock: clock)
     }
 }
 
-impl<Op, P, C, H, S, K> IntoFuture for Retry<Op, P, C, H, S, K>
+impl<Op, P, C, H, S, K> Future for Retry<Op, P, C, H, S, K>
 where
     Op: Operation,
     P: RetryPolicy,
@@ -516,10 +427,251 @@ where
     S: Sleeper,
     K: Clock,
 {
-    type Output = Result<Op::Ok, crate::RetryError<Op::Err>>;
-    type IntoFuture = RetryFuture<Op, P, C, H, S, K>;
+    type Output = Result<Op::Ok, RetryError<Op::Err>>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        RetryFuture::new(self)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let parts = this.parts;
+        let mut state = this.state;
+        let mut immediate = 0_u32;
+        loop {
+            let flow = match state.as_mut().project() {
+                StateProj::Idle => parts.begin(None, state.as_mut()),
+                StateProj::Running {
+                    attempt,
+                    timer,
+                    limit,
+                    permit,
+                } => {
+                    let ended = match attempt.poll(cx) {
+                        Poll::Ready(output) => Ended::Finished(parts.operation.finish(output)),
+                        Poll::Pending => {
+                            let Some(timer) = timer.as_pin_mut() else {
+                                return Poll::Pending;
+                            };
+                            ready!(timer.poll(cx));
+                            Ended::TimedOut(limit.after)
+                        }
+                    };
+                    let limit = *limit;
+                    parts.judge(ended, limit, permit.take())
+                }
+                StateProj::Sleeping { sleep, last } => {
+                    ready!(sleep.poll(cx));
+                    parts.begin(last.take(), state.as_mut())
+                }
+                StateProj::Yielded { last } => parts.begin(last.take(), state.as_mut()),
+                // Misuse by the caller, not a configuration: the contract of `Future`.
+                #[allow(clippy::panic)]
+                StateProj::Done => panic!("`Retry` polled after completion"),
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Retry(delay, last) if delay.is_zero() => {
+                    // A zero delay retries without arming a timer (which would cost a
+                    // whole timer tick), but only so many times in one poll.
+                    state.set(State::Yielded { last: Some(last) });
+                    immediate = immediate.saturating_add(1);
+                    if immediate >= IMMEDIATE_RETRIES_PER_POLL {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                }
+                Flow::Retry(delay, last) => state.set(State::Sleeping {
+                    sleep: parts.sleeper.sleep(delay),
+                    last: Some(last),
+                }),
+                Flow::Done(output) => {
+                    state.set(State::Done);
+                    return Poll::Ready(output);
+                }
+            }
+        }
+    }
+}
+
+impl<Op, P, C, H, S, K> Parts<Op, P, C, H, S, K>
+where
+    Op: Operation,
+    P: RetryPolicy,
+    C: Classify<Op::Ok, Op::Err>,
+    H: OnRetry<Op::Ok, Op::Err>,
+    S: Sleeper,
+    K: Clock,
+{
+    /// Starts the next attempt (the first, when `last` is `None`), or waits for the
+    /// breaker, or ends the call.
+    fn begin(
+        &mut self,
+        last: Option<Ended<Op::Ok, Op::Err>>,
+        mut state: Pin<&mut State<Op::Future, S::Sleep, Op::Ok, Op::Err>>,
+    ) -> Flow<Op::Ok, Op::Err> {
+        let call = match &mut self.call {
+            Some(call) => call,
+            call @ None => {
+                if let Some(budget) = &self.budget {
+                    budget.deposit();
+                }
+                call.insert(Call::begin(&self.policy, &self.clock))
+            }
+        };
+        let elapsed = call.elapsed(&self.clock);
+        if let Err(reason) = Call::may_start(&self.policy, elapsed) {
+            return Flow::Done(conclude(last, reason, call.attempts()));
+        }
+        let permit = match self.breaker.as_ref().map(CircuitBreaker::try_acquire) {
+            None => None,
+            Some(Ok(permit)) => Some(permit),
+            Some(Err(rejected)) => {
+                return match call.refused(&mut self.policy, elapsed, rejected) {
+                    Ok(wait) => {
+                        tracing::debug!(
+                            wait_ms = wait.as_millis() as u64,
+                            state = %rejected.state(),
+                            "circuit breaker refused; waiting to ask again"
+                        );
+                        call.start_clock(&self.clock);
+                        state.set(State::Sleeping {
+                            sleep: self.sleeper.sleep(wait),
+                            last,
+                        });
+                        Flow::Continue
+                    }
+                    Err(reason) => Flow::Done(conclude(last, reason, call.attempts())),
+                };
+            }
+        };
+        let attempts = call.attempts();
+        let Some(attempt) = self.operation.start(call.next_attempt(elapsed)) else {
+            return Flow::Done(conclude(last, StopReason::StateLost, attempts));
+        };
+        let limit = Call::limit(&self.policy, elapsed);
+        state.set(State::Running {
+            attempt,
+            timer: limit.map(|limit| self.sleeper.sleep(limit.after)),
+            limit: limit.unwrap_or(Limit {
+                after: Duration::MAX,
+                deadline: false,
+            }),
+            permit,
+        });
+        Flow::Continue
+    }
+
+    /// Judges the attempt that just ended and decides what follows.
+    fn judge(
+        &mut self,
+        ended: Ended<Op::Ok, Op::Err>,
+        limit: Limit,
+        permit: Option<Permit>,
+    ) -> Flow<Op::Ok, Op::Err> {
+        let (decision, ending) = match &ended {
+            Ended::Finished(outcome) => {
+                let decision = self.classifier.classify(outcome);
+                (decision, Ending::Finished(decision))
+            }
+            Ended::TimedOut(after) => {
+                tracing::debug!(timeout_ms = after.as_millis() as u64, "attempt timed out");
+                (Decision::Retry, Ending::TimedOut(limit))
+            }
+        };
+        if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
+            breaker.record(permit, CallOutcome::from_decision(decision));
+        }
+        // Invariant: `begin` made the call before the first attempt could end.
+        let Some(call) = &mut self.call else {
+            return Flow::Done(conclude(Some(ended), StopReason::StateLost, 0));
+        };
+        let attempts = call.attempts();
+        let can_start = self.operation.can_start();
+        let elapsed = call.elapsed(&self.clock);
+        let (delay, cause) = match call.after(
+            &mut self.policy,
+            self.idempotency,
+            ending,
+            can_start,
+            elapsed,
+        ) {
+            Next::Finish => {
+                if attempts > 1 && decision == Decision::Success {
+                    tracing::debug!(attempts, "succeeded after retrying");
+                }
+                return Flow::Done(conclude(Some(ended), StopReason::Permanent, attempts));
+            }
+            Next::Stop(reason) => return Flow::Done(conclude(Some(ended), reason, attempts)),
+            Next::Retry { delay, cause } => (delay, cause),
+        };
+        if let Some(budget) = &self.budget {
+            if !budget.try_withdraw(cause) {
+                return Flow::Done(conclude(Some(ended), StopReason::BudgetExhausted, attempts));
+            }
+        }
+        if !delay.is_zero() {
+            call.start_clock(&self.clock);
+        }
+        tracing::debug!(
+            attempt = attempts,
+            delay_ms = delay.as_millis() as u64,
+            decision = ?decision,
+            "retrying"
+        );
+        self.hook.on_retry(&RetryEvent {
+            attempt: attempts,
+            delay,
+            elapsed,
+            failure: match &ended {
+                Ended::Finished(Ok(value)) => Failure::Rejected(value),
+                Ended::Finished(Err(error)) => Failure::Error(error),
+                Ended::TimedOut(after) => Failure::TimedOut(*after),
+            },
+            decision,
+        });
+        Flow::Retry(delay, ended)
+    }
+}
+
+/// The call's final answer, from the last attempt's outcome and the reason it stopped.
+/// A value the classifier rejected is still the caller's to inspect, so it comes back
+/// as `Ok`.
+fn conclude<T, E>(
+    last: Option<Ended<T, E>>,
+    reason: StopReason,
+    attempts: u32,
+) -> Result<T, RetryError<E>> {
+    if reason != StopReason::Permanent {
+        tracing::debug!(attempts, reason = %reason, "retry stopped");
+    }
+    let failure = match last {
+        Some(Ended::Finished(Ok(value))) => return Ok(value),
+        Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
+        Some(Ended::TimedOut(after)) => Some(AttemptError::TimedOut(after)),
+        None => None,
+    };
+    Err(RetryError::new(reason, attempts, failure))
+}
+
+impl<Op, P, C, H, S, K> fmt::Debug for Retry<Op, P, C, H, S, K>
+where
+    Op: Operation,
+    S: Sleeper,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Idle => "idle",
+            State::Running { .. } => "running",
+            State::Sleeping { .. } => "sleeping",
+            State::Yielded { .. } => "yielded",
+            State::Done => "done",
+        };
+        f.debug_struct("Retry")
+            .field("state", &state)
+            .field(
+                "attempts",
+                &self.parts.call.as_ref().map_or(0, Call::attempts),
+            )
+            .field("idempotency", &self.parts.idempotency)
+            .field("budget", &self.parts.budget.is_some())
+            .field("breaker", &self.parts.breaker.is_some())
+            .finish_non_exhaustive()
     }
 }

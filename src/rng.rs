@@ -82,10 +82,12 @@ impl JitterRng {
     pub fn duration_between(&mut self, lo: Duration, hi: Duration) -> Duration {
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         let span = hi.saturating_sub(lo);
-        let offset = match u64::try_from(span.as_nanos()) {
-            Ok(span_nanos) => Duration::from_nanos(self.between(0, span_nanos)),
+        let offset = match crate::clock::nanos(span) {
+            span_nanos if span_nanos < u64::MAX => {
+                Duration::from_nanos(self.between(0, span_nanos))
+            }
             // Spans of centuries: a 53-bit fraction of the span is resolution enough.
-            Err(_) => {
+            _ => {
                 let fraction = (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
                 Duration::try_from_secs_f64(span.as_secs_f64() * fraction)
                     .unwrap_or(span)
@@ -94,11 +96,6 @@ impl JitterRng {
         };
         lo.saturating_add(offset)
     }
-}
-
-/// A duration as whole nanoseconds, saturating at `u64::MAX`.
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -123,11 +120,5 @@ mod tests {
         assert_eq!(rng.between(5, 5), 5);
         let _ = rng.between(0, u64::MAX);
         assert!(rng.between(u64::MAX - 1, u64::MAX) >= u64::MAX - 1);
-    }
-
-    #[test]
-    fn nanos_saturates() {
-        assert_eq!(nanos(Duration::MAX), u64::MAX);
-        assert_eq!(nanos(Duration::from_millis(2)), 2_000_000);
     }
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::Backoff;
-use crate::rng::nanos;
+use crate::clock::nanos;
 use crate::{ConfigError, JitterRng};
 
 /// A delay that multiplies on every retry: `min(cap, base * factor^(retry - 1))`.

@@ -184,6 +184,10 @@ pub struct Rejected {
 }
 
 impl Rejected {
+    pub(crate) const fn new(state: BreakerState, retry_in: Option<Duration>) -> Self {
+        Self { state, retry_in }
+    }
+
     /// The breaker's state when it refused.
     ///
     /// ```
@@ -399,7 +403,6 @@ impl CircuitBreaker {
         let clock = builder
             .clock
             .unwrap_or_else(|| Box::new(DefaultClock::default()));
-        let window_nanos = |window: Duration| u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
         let inner = Inner {
             settings,
             state: AtomicU64::new(Word::INITIAL.encode()),
@@ -412,7 +415,7 @@ impl CircuitBreaker {
                 .map(|(size, _)| CountWindow::new(size)),
             time_window: settings
                 .time_window
-                .map(|(window, _)| TimeWindow::new(window_nanos(window))),
+                .map(|(window, _)| TimeWindow::new(crate::clock::nanos(window))),
             trips: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
@@ -530,7 +533,7 @@ impl CircuitBreaker {
 
     fn reject(&self, state: BreakerState, retry_in: Option<Duration>) -> Rejected {
         self.inner.rejections.fetch_add(1, Ordering::Relaxed);
-        Rejected { state, retry_in }
+        Rejected::new(state, retry_in)
     }
 
     /// Records how the call admitted by `permit` went. Outcomes of calls admitted in an
@@ -637,9 +640,7 @@ impl CircuitBreaker {
         }
         let trips = inner.trips.fetch_add(1, Ordering::AcqRel).saturating_add(1);
         let open_for = self.open_duration(trips);
-        let until = self
-            .now()
-            .saturating_add(u64::try_from(open_for.as_nanos()).unwrap_or(u64::MAX));
+        let until = self.now().saturating_add(crate::clock::nanos(open_for));
         inner.open_until.store(until, Ordering::Release);
         inner
             .open_epoch

@@ -493,7 +493,7 @@ impl RatioBuilder {
             1.0,
             86_400.0,
         )?;
-        let window_nanos = u64::try_from(self.window.as_nanos()).unwrap_or(u64::MAX);
+        let window_nanos = crate::clock::nanos(self.window);
         self.shared.build(Kind::Ratio(Ratio::new(
             self.ratio,
             self.min_per_second,

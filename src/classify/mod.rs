@@ -60,7 +60,7 @@ pub enum Decision {
 ///
 /// Closures over the error type implement it directly (every `Ok` then counts as a
 /// success); for closures over the whole outcome, use
-/// [`Retry::classify_outcome`](crate::Retry::classify_outcome) or [`ClassifyOutcome`].
+/// [`Retry::classify_outcome`](crate::Retry::classify_outcome).
 ///
 /// ```
 /// use steadfast::{retry, Classify, Decision};
@@ -100,6 +100,11 @@ pub enum Decision {
 /// assert_eq!(err.attempts(), 1);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot judge outcomes of type `Result<{T}, {E}>`",
+    label = "not a classifier for this operation",
+    note = "a closure over the error works with `.when(|error| ...)`, one over the whole outcome with `.classify_outcome(|outcome| ...)`"
+)]
 pub trait Classify<T, E> {
     /// Judges one attempt's outcome.
     fn classify(&self, outcome: &Result<T, E>) -> Decision;
@@ -137,28 +142,13 @@ impl<T, E> Classify<T, E> for RetryAnyError {
     }
 }
 
-/// A closure over the whole outcome, as a classifier.
-///
-/// ```
-/// use steadfast::{Classify, ClassifyOutcome, Decision};
-///
-/// // An `Ok` status code of 503 is worth retrying.
-/// let by_status = ClassifyOutcome::new(|outcome: &Result<u16, std::io::Error>| match outcome {
-///     Ok(503) | Err(_) => Decision::Retry,
-///     Ok(_) => Decision::Success,
-/// });
-/// assert_eq!(by_status.classify(&Ok(503)), Decision::Retry);
-/// ```
+/// A closure over the whole outcome, as a [`Classify`]: made by
+/// [`Retry::classify_outcome`](crate::Retry::classify_outcome).
 #[derive(Debug, Clone, Copy)]
-pub struct ClassifyOutcome<F>(F);
+pub(crate) struct ClassifyOutcome<F>(F);
 
 impl<F> ClassifyOutcome<F> {
-    /// Wraps `judge`.
-    ///
-    /// ```
-    /// let always = steadfast::ClassifyOutcome::new(|_: &Result<(), ()>| steadfast::Decision::Success);
-    /// ```
-    pub const fn new(judge: F) -> Self {
+    pub(crate) const fn new(judge: F) -> Self {
         Self(judge)
     }
 }

@@ -26,15 +26,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::classify::RetryAnyError;
-use crate::future::RetryFuture;
 use crate::retry::Retry;
 use crate::{
     AttemptError, CircuitBreaker, Classify, Clock, DefaultClock, DefaultSleeper, Idempotency,
     Policy, RetryBudget, RetryError, RetryPolicy, Sleeper, StopReason,
 };
 
-/// The future of one call through a [`RetryService`]: a [`RetryFuture`] over the
-/// service, inline, with no allocation of its own.
+/// The future of one call through a [`RetryService`]: a [`Retry`] over the service,
+/// inline, with no allocation of its own.
 ///
 /// ```
 /// use steadfast::layer::ResponseFuture;
@@ -43,8 +42,7 @@ use crate::{
 /// /// The future of a retried call to `S` with `Req` requests and the default settings.
 /// type Call<S, Req> = ResponseFuture<S, Req, Policy, RetryAnyError, TokioSleeper, TokioClock>;
 /// ```
-pub type ResponseFuture<Svc, Req, P, C, S, K> =
-    RetryFuture<ServiceOperation<Svc, Req>, P, C, (), S, K>;
+pub type ResponseFuture<Svc, Req, P, C, S, K> = Retry<ServiceOperation<Svc, Req>, P, C, (), S, K>;
 
 /// Retries calls to the service it wraps.
 ///
@@ -279,16 +277,15 @@ where
             Idempotency::NotIdempotent if config.send_keys => Idempotency::Keyed,
             declared => declared,
         };
-        RetryFuture::new(Retry {
-            operation: ServiceOperation::new(service, request, config.send_keys),
-            policy: config.policy.clone(),
-            classifier: config.classifier.clone(),
-            hook: (),
-            sleeper: config.sleeper.clone(),
-            clock: config.clock.clone(),
-            budget: config.budget.clone(),
-            breaker: config.breaker.clone(),
+        Retry::configured(
+            ServiceOperation::new(service, request, config.send_keys),
+            config.policy.clone(),
+            config.classifier.clone(),
+            (),
+            config.sleeper.clone(),
+            config.clock.clone(),
+            (config.budget.clone(), config.breaker.clone()),
             idempotency,
-        })
+        )
     }
 }
