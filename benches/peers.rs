@@ -7,20 +7,22 @@
 //! current-thread tokio runtime, which the peers' default sleepers need. The sizes of
 //! the retry futures are printed before the measurements.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod common;
 
 use backon::{ConstantBuilder, Retryable};
-use common::two_threads;
+use common::{FixedClock, two_threads};
 use criterion::{Criterion, criterion_group};
 use failsafe::CircuitBreaker as _;
+use steadfast::Clock as _;
 use steadfast::{
-    CallOutcome, CircuitBreaker, Constant, Jitter, Policy, RetryBudget, RetryCause, StdClock, retry,
+    CallOutcome, CircuitBreaker, Constant, IoErrors, Jitter, Policy, RetryBudget, RetryCause,
+    StdClock, retry,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceExt};
@@ -66,9 +68,26 @@ impl backon::Sleeper for NoSleep {
 fn steadfast_call(
     failures: u32,
 ) -> impl Future<Output = Result<u32, steadfast::RetryError<Failure>>> {
+    retry(move |a| operation(a.number(), failures)).with(immediate())
+}
+
+fn steadfast_call_no_sleep(
+    failures: u32,
+) -> impl Future<Output = Result<u32, steadfast::RetryError<Failure>>> {
     retry(move |a| operation(a.number(), failures))
         .with(immediate())
-        .into_future()
+        .sleeper(Immediate)
+}
+
+/// A steadfast sleeper that never waits, to compare the engines alone.
+#[derive(Clone, Copy)]
+struct Immediate;
+
+impl steadfast::Sleeper for Immediate {
+    type Sleep = std::future::Ready<()>;
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        std::future::ready(())
+    }
 }
 
 fn backon_call(failures: u32) -> impl Future<Output = Result<u32, Failure>> {
@@ -160,6 +179,32 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// Times `iterations` awaits of `call()` inside one `block_on`, so that the runtime's
+/// own cost of entering and leaving (hundreds of nanoseconds) stays out of the figure.
+fn awaited<F, Fut>(rt: &tokio::runtime::Runtime, iterations: u64, call: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            black_box(call().await);
+        }
+        start.elapsed()
+    })
+}
+
+async fn direct(failures: u32) -> Result<u32, Failure> {
+    let mut attempt = 1;
+    loop {
+        match operation(attempt, failures).await {
+            Err(_) if attempt < 5 => attempt += 1,
+            outcome => break outcome,
+        }
+    }
+}
+
 fn retry_paths(c: &mut Criterion) {
     let rt = runtime();
     for (group, failures) in [
@@ -174,40 +219,69 @@ fn retry_paths(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(3));
         }
         group.bench_function("direct", |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let mut attempt = 1;
-                    loop {
-                        match operation(attempt, failures).await {
-                            Err(_) if attempt < 5 => attempt += 1,
-                            outcome => break outcome,
-                        }
-                    }
-                })
-            })
+            b.iter_custom(|n| awaited(&rt, n, || direct(failures)))
         });
         group.bench_function("steadfast", |b| {
-            b.iter(|| rt.block_on(steadfast_call(failures)))
+            b.iter_custom(|n| awaited(&rt, n, || steadfast_call(failures)))
         });
-        group.bench_function("backon", |b| b.iter(|| rt.block_on(backon_call(failures))));
+        group.bench_function("steadfast_no_sleep", |b| {
+            b.iter_custom(|n| awaited(&rt, n, || steadfast_call_no_sleep(failures)))
+        });
+        group.bench_function("backon", |b| {
+            b.iter_custom(|n| awaited(&rt, n, || backon_call(failures)))
+        });
         group.bench_function("backon_no_sleep", |b| {
-            b.iter(|| rt.block_on(backon_call_no_sleep(failures)))
+            b.iter_custom(|n| awaited(&rt, n, || backon_call_no_sleep(failures)))
         });
         group.bench_function("tokio_retry2", |b| {
-            b.iter(|| rt.block_on(tokio_retry2_call(failures)))
+            b.iter_custom(|n| awaited(&rt, n, || tokio_retry2_call(failures)))
         });
         group.bench_function("tower_retry", |b| {
-            b.iter(|| rt.block_on(tower_call(failures)))
+            b.iter_custom(|n| awaited(&rt, n, || tower_call(failures)))
         });
         group.finish();
     }
+
+    // Everything on: the default policy, a classifier, a breaker and a budget.
+    let breaker = steadfast_breaker();
+    let budget = match RetryBudget::ratio(0.2).clock(FixedClock::new()).build() {
+        Ok(budget) => budget,
+        Err(error) => panic!("benchmark budget: {error}"),
+    };
+    let mut group = c.benchmark_group("retry_full_pipeline_first_try");
+    group.bench_function("direct", |b| {
+        b.iter_custom(|n| awaited(&rt, n, || direct(0)))
+    });
+    group.bench_function("steadfast", |b| {
+        b.iter_custom(|n| {
+            awaited(&rt, n, || {
+                retry(|a| operation(a.number(), 0))
+                    .with(Policy::default())
+                    .classify(IoErrors)
+                    .breaker(&breaker)
+                    .budget(&budget)
+            })
+        })
+    });
+    group.finish();
 }
 
 fn steadfast_breaker() -> CircuitBreaker {
-    match CircuitBreaker::builder().clock(StdClock).build() {
+    match CircuitBreaker::builder().clock(FixedClock::new()).build() {
         Ok(breaker) => breaker,
         Err(error) => panic!("benchmark breaker: {error}"),
     }
+}
+
+fn clock_reads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("clock_read");
+    group.bench_function("std_instant", |b| b.iter(|| black_box(StdClock.now())));
+    let rt = runtime();
+    let _guard = rt.enter();
+    group.bench_function("tokio_instant", |b| {
+        b.iter(|| black_box(steadfast::TokioClock.now()))
+    });
+    group.finish();
 }
 
 fn breakers(c: &mut Criterion) {
@@ -246,7 +320,7 @@ fn breakers(c: &mut Criterion) {
     let steadfast = match CircuitBreaker::builder()
         .consecutive_failures(1)
         .open_for(Duration::from_secs(3600))
-        .clock(StdClock)
+        .clock(FixedClock::new())
         .build()
     {
         Ok(breaker) => breaker,
@@ -286,13 +360,16 @@ fn breakers(c: &mut Criterion) {
 
 fn budgets(c: &mut Criterion) {
     // Budgets that always grant, so every withdrawal takes the granting path.
-    let bucket = match RetryBudget::token_bucket(1e9, 1e12).clock(StdClock).build() {
+    let bucket = match RetryBudget::token_bucket(1e9, 1e12)
+        .clock(FixedClock::new())
+        .build()
+    {
         Ok(budget) => budget,
         Err(error) => panic!("benchmark budget: {error}"),
     };
     let ratio = match RetryBudget::ratio(1.0)
         .min_per_second(1e9)
-        .clock(StdClock)
+        .clock(FixedClock::new())
         .build()
     {
         Ok(budget) => budget,
@@ -328,13 +405,19 @@ fn budgets(c: &mut Criterion) {
 fn print_future_sizes() {
     let sizes = [
         ("steadfast", std::mem::size_of_val(&steadfast_call(0))),
+        (
+            "steadfast, default policy, ready op",
+            std::mem::size_of_val(
+                &retry(|_| std::future::ready(Ok::<u32, Failure>(1))).with(Policy::default()),
+            ),
+        ),
         ("backon", std::mem::size_of_val(&backon_call(0))),
         ("tokio_retry2", std::mem::size_of_val(&tokio_retry2_call(0))),
         ("tower_retry", std::mem::size_of_val(&tower_call(0))),
     ];
     println!("retry future sizes (bytes, the same operation and a zero-delay policy):");
     for (name, size) in sizes {
-        println!("  {name:<14}{size:>6}");
+        println!("  {name:<40}{size:>6}");
     }
     println!();
 }
@@ -342,7 +425,7 @@ fn print_future_sizes() {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = retry_paths, breakers, budgets
+    targets = retry_paths, clock_reads, breakers, budgets
 }
 
 fn main() {

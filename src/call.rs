@@ -69,7 +69,7 @@ pub(crate) enum Next {
 impl Call {
     /// A call starting now. The clock is read only if a deadline or an attempt
     /// timeout needs a starting point; otherwise it starts before the first sleep.
-    pub(crate) fn begin(policy: &dyn RetryPolicy, clock: &dyn Clock) -> Self {
+    pub(crate) fn begin<P: RetryPolicy + ?Sized, K: Clock + ?Sized>(policy: &P, clock: &K) -> Self {
         let timed = policy.max_elapsed().is_some() || policy.attempt_timeout().is_some();
         Self {
             id: CallId::next(),
@@ -85,7 +85,7 @@ impl Call {
     }
 
     /// Time since the clock started (zero before it has).
-    pub(crate) fn elapsed(&self, clock: &dyn Clock) -> Duration {
+    pub(crate) fn elapsed<K: Clock + ?Sized>(&self, clock: &K) -> Duration {
         self.started.map_or(Duration::ZERO, |started| {
             clock.now().saturating_duration_since(started)
         })
@@ -93,7 +93,7 @@ impl Call {
 
     /// Starts the clock of a call that has not needed it yet: called before a sleep,
     /// which is when the time since the call started begins to mean something.
-    pub(crate) fn start_clock(&mut self, clock: &dyn Clock) {
+    pub(crate) fn start_clock<K: Clock + ?Sized>(&mut self, clock: &K) {
         if self.started.is_none() {
             self.started = Some(clock.now());
         }
@@ -102,7 +102,10 @@ impl Call {
     /// Whether the next attempt may start `elapsed` into the call: never with no time
     /// left before the deadline (a timer may fire late; the attempt would have none).
     /// This is the one place the deadline is checked before an attempt.
-    pub(crate) fn may_start(policy: &dyn RetryPolicy, elapsed: Duration) -> Result<(), StopReason> {
+    pub(crate) fn may_start<P: RetryPolicy + ?Sized>(
+        policy: &P,
+        elapsed: Duration,
+    ) -> Result<(), StopReason> {
         match policy.max_elapsed() {
             Some(deadline) if elapsed >= deadline => Err(StopReason::DeadlineExceeded),
             _ => Ok(()),
@@ -116,7 +119,7 @@ impl Call {
     }
 
     /// How long the attempt starting `elapsed` into the call may run.
-    pub(crate) fn limit(policy: &dyn RetryPolicy, elapsed: Duration) -> Option<Limit> {
+    pub(crate) fn limit<P: RetryPolicy + ?Sized>(policy: &P, elapsed: Duration) -> Option<Limit> {
         schedule::attempt_limit(policy, elapsed).map(|(after, deadline)| Limit { after, deadline })
     }
 
@@ -130,9 +133,9 @@ impl Call {
     /// then waits as long as its backoff would after a failure, and asks again (when
     /// the probes succeed, the breaker has closed by then). Every wait is at least a
     /// millisecond, so a breaker that has just turned is never asked in a busy loop.
-    pub(crate) fn refused(
+    pub(crate) fn refused<P: RetryPolicy + ?Sized>(
         &mut self,
-        policy: &mut dyn RetryPolicy,
+        policy: &mut P,
         elapsed: Duration,
         rejected: Rejected,
     ) -> Result<Duration, StopReason> {
@@ -150,7 +153,12 @@ impl Call {
         let wait = match (rejected.state(), rejected.retry_in()) {
             (BreakerState::Open, Some(retry_in)) => {
                 let mut rng = JitterRng::seeded(self.id.jitter_seed() ^ u64::from(self.waits));
-                retry_in.saturating_add(rng.duration_between(Duration::ZERO, retry_in / 4))
+                retry_in.saturating_add(
+                    rng.duration_between(
+                        Duration::ZERO,
+                        retry_in.checked_div(4).unwrap_or_default(),
+                    ),
+                )
             }
             (BreakerState::HalfOpen, _) => policy.next_delay(self.attempts.max(1)).ok_or(reason)?,
             // Forced open: nothing to wait for.
@@ -166,9 +174,9 @@ impl Call {
     /// What follows an attempt that ended `elapsed` into the call: finish, stop, or
     /// retry after a delay. `can_start` says whether the operation can run another
     /// attempt at all (a stateful one cannot after its state was dropped).
-    pub(crate) fn after(
+    pub(crate) fn after<P: RetryPolicy + ?Sized>(
         &mut self,
-        policy: &mut dyn RetryPolicy,
+        policy: &mut P,
         idempotency: Idempotency,
         ending: Ending,
         can_start: bool,
@@ -204,7 +212,7 @@ impl Call {
 
     /// Seeds the policy's jitter the first time a delay is needed: a call that
     /// succeeds at once never draws a random number.
-    fn seed(&mut self, policy: &mut dyn RetryPolicy) {
+    fn seed<P: RetryPolicy + ?Sized>(&mut self, policy: &mut P) {
         if !self.seeded {
             self.seeded = true;
             policy.start(self.id.jitter_seed());

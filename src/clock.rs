@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 /// let clock = Frozen(Instant::now());
 /// assert_eq!(clock.now(), clock.now());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a clock",
+    note = "use `TokioClock` (the default with the `tokio` feature), `StdClock`, or implement `Clock`"
+)]
 pub trait Clock {
     /// The current instant. It must never go backwards.
     fn now(&self) -> Instant;

@@ -79,6 +79,10 @@ pub enum Failure<'a, T, E> {
 /// assert_eq!(retries.load(Ordering::Relaxed), 2);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be called before a retry of an operation returning `Result<{T}, {E}>`",
+    note = "a closure works with `.on_retry(|event| ...)`, which infers the event's type"
+)]
 pub trait OnRetry<T, E> {
     /// Called once per retry, after the delay is chosen and before the sleep.
     fn on_retry(&mut self, event: &RetryEvent<'_, T, E>);

@@ -41,6 +41,7 @@ use crate::retry::Retry;
 /// # Ok(())
 /// # }
 /// ```
+#[inline]
 pub fn retry<F, Fut, T, E>(operation: F) -> Retry<Stateless<F>>
 where
     F: FnMut(Attempt) -> Fut,
@@ -89,6 +90,7 @@ where
 /// assert_eq!(conn.queries, 3);
 /// # }
 /// ```
+#[inline]
 pub fn retry_with<S, F, Fut, T, E>(state: S, operation: F) -> Retry<Stateful<S, F>>
 where
     F: FnMut(S, Attempt) -> Fut,
@@ -133,6 +135,10 @@ where
 /// assert!(Retry::new(Flaky { failures_left: 2 }).await.is_ok());
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an operation that can be retried",
+    note = "`retry` takes a closure of the attempt returning a future of a `Result`: `retry(|attempt| async {{ ... }})`"
+)]
 pub trait Operation {
     /// The value of a successful attempt.
     type Ok;

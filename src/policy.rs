@@ -57,6 +57,11 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// assert_eq!(err.attempts(), 4);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a retry policy",
+    label = "expected a policy here",
+    note = "a `PolicyBuilder` becomes a `Policy` with `.build()?`; a backoff such as `Exponential` needs `Policy::builder(backoff).build()?`"
+)]
 pub trait RetryPolicy {
     /// Called once per call, before its first delay is asked for (that is, after its
     /// first failure; a call that succeeds at once never calls it), with random bits

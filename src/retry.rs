@@ -66,8 +66,12 @@ pin_project! {
         S: Sleeper,
     {
         parts: Parts<Op, P, C, H, S, K>,
+        // One timer slot, for the attempt timeout and for the sleep between attempts:
+        // apart from the state so that starting an attempt moves only the attempt.
         #[pin]
-        state: State<Op::Future, S::Sleep, Op::Ok, Op::Err>,
+        timer: Option<S::Sleep>,
+        #[pin]
+        state: State<Op::Future, Op::Ok, Op::Err>,
     }
 }
 
@@ -87,22 +91,19 @@ struct Parts<Op, P, C, H, S, K> {
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, T, V, E> {
+    enum State<F, V, E> {
         Idle,
+        // An attempt in flight, bounded by the timer if `limit` is set.
         Running {
             #[pin]
             attempt: F,
-            #[pin]
-            timer: Option<T>,
-            limit: Limit,
+            limit: Option<Limit>,
             // Admission for the attempt in flight; dropping the call gives it back.
             permit: Option<Permit>,
         },
-        // Waiting before the next attempt; `last` is the outcome that led here, kept in
-        // case the call ends before another attempt starts.
+        // Waiting on the timer before the next attempt; `last` is the outcome that led
+        // here, kept in case the call ends before another attempt starts.
         Sleeping {
-            #[pin]
-            sleep: T,
             last: Option<Ended<V, E>>,
         },
         // The next attempt starts at the next poll: the call yielded to the scheduler
@@ -118,7 +119,7 @@ pin_project! {
 #[derive(Debug)]
 enum Ended<T, E> {
     Finished(Result<T, E>),
-    TimedOut(Duration),
+    TimedOut(Limit),
 }
 
 /// What the driver does after a step.
@@ -127,8 +128,10 @@ enum Flow<T, E> {
     Continue,
     /// Start the next attempt after `delay` (zero: at once).
     Retry(Duration, Ended<T, E>),
-    /// The call is over.
-    Done(Result<T, RetryError<E>>),
+    /// The call is over, for this reason after this many attempts. The answer is
+    /// built only where `poll` returns it: moving a finished `Result` through an
+    /// intermediate value costs a store-forwarding stall on every call.
+    Done(Option<Ended<T, E>>, StopReason, u32),
 }
 
 impl<Op: Operation> Retry<Op> {
@@ -139,6 +142,7 @@ impl<Op: Operation> Retry<Op> {
     /// use steadfast::{retry, Retry};
     /// let call = retry(|_| async { Ok::<_, ()>(1) });
     /// ```
+    #[inline]
     pub fn new(operation: Op) -> Self {
         Self::from_parts(Parts {
             operation,
@@ -197,9 +201,11 @@ macro_rules! pick {
 }
 
 impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
+    #[inline]
     fn from_parts(parts: Parts<Op, P, C, H, S, K>) -> Self {
         Self {
             parts,
+            timer: None,
             state: State::Idle,
         }
     }
@@ -243,6 +249,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn with<P2: RetryPolicy>(self, policy: P2) -> Retry<Op, P2, C, H, S, K> {
         replace!(self, policy: policy)
     }
@@ -256,6 +263,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     ///
     /// let call = retry(|_| async { Err::<(), _>(std::io::Error::other("reset")) }).classify(IoErrors);
     /// ```
+    #[inline]
     pub fn classify<C2: Classify<Op::Ok, Op::Err>>(
         self,
         classifier: C2,
@@ -272,6 +280,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// let call = retry(|_| async { Err::<(), _>(404_u16) })
     ///     .when(|status| if *status >= 500 { Decision::Retry } else { Decision::Fail });
     /// ```
+    #[inline]
     pub fn when<F>(self, judge: F) -> Retry<Op, P, F, H, S, K>
     where
         F: Fn(&Op::Err) -> Decision,
@@ -297,6 +306,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// assert_eq!(status.unwrap(), 503);
     /// # }
     /// ```
+    #[inline]
     pub fn classify_outcome<F>(
         self,
         judge: F,
@@ -315,6 +325,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// let call = retry(|_| async { Err::<(), _>("busy") })
     ///     .on_retry(|event| eprintln!("attempt {} failed, retrying in {:?}", event.attempt, event.delay));
     /// ```
+    #[inline]
     pub fn on_retry<H2>(self, hook: H2) -> Retry<Op, P, C, H2, S, K>
     where
         H2: FnMut(&RetryEvent<'_, Op::Ok, Op::Err>),
@@ -328,6 +339,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// ```
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).hook(());
     /// ```
+    #[inline]
     pub fn hook<H2: OnRetry<Op::Ok, Op::Err>>(self, hook: H2) -> Retry<Op, P, C, H2, S, K> {
         replace!(self, hook: hook)
     }
@@ -349,6 +361,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn budget(mut self, budget: &RetryBudget) -> Self {
         self.parts.budget = Some(budget.clone());
         self
@@ -376,6 +389,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
         self.parts.breaker = Some(breaker.clone());
         self
@@ -394,6 +408,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// })
     /// .idempotency(Idempotency::Keyed);
     /// ```
+    #[inline]
     pub fn idempotency(mut self, idempotency: Idempotency) -> Self {
         self.parts.idempotency = idempotency;
         self
@@ -404,6 +419,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// ```
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::TokioSleeper);
     /// ```
+    #[inline]
     pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retry<Op, P, C, H, S2, K> {
         replace!(self, sleeper: sleeper)
     }
@@ -413,6 +429,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// ```
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).clock(steadfast::StdClock);
     /// ```
+    #[inline]
     pub fn clock<K2: Clock>(self, clock: K2) -> Retry<Op, P, C, H, S, K2> {
         replace!(self, clock: clock)
     }
@@ -431,36 +448,46 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let parts = this.parts;
-        let mut state = this.state;
+        let (parts, mut timer, mut state) = (this.parts, this.timer, this.state);
         let mut immediate = 0_u32;
         loop {
             let flow = match state.as_mut().project() {
-                StateProj::Idle => parts.begin(None, state.as_mut()),
+                StateProj::Idle => parts.begin(None, timer.as_mut(), state.as_mut()),
                 StateProj::Running {
                     attempt,
-                    timer,
                     limit,
                     permit,
                 } => {
                     let ended = match attempt.poll(cx) {
                         Poll::Ready(output) => Ended::Finished(parts.operation.finish(output)),
                         Poll::Pending => {
-                            let Some(timer) = timer.as_pin_mut() else {
+                            let Some(limit) = limit else {
                                 return Poll::Pending;
                             };
-                            ready!(timer.poll(cx));
-                            Ended::TimedOut(limit.after)
+                            if let Some(timer) = timer.as_mut().as_pin_mut() {
+                                ready!(timer.poll(cx));
+                            }
+                            Ended::TimedOut(*limit)
                         }
                     };
-                    let limit = *limit;
-                    parts.judge(ended, limit, permit.take())
+                    let permit = permit.take();
+                    if limit.is_some() {
+                        timer.set(None);
+                    }
+                    parts.judge(ended, permit)
                 }
-                StateProj::Sleeping { sleep, last } => {
-                    ready!(sleep.poll(cx));
-                    parts.begin(last.take(), state.as_mut())
+                StateProj::Sleeping { last } => {
+                    if let Some(sleep) = timer.as_mut().as_pin_mut() {
+                        ready!(sleep.poll(cx));
+                    }
+                    timer.set(None);
+                    let last = last.take();
+                    parts.begin(last, timer.as_mut(), state.as_mut())
                 }
-                StateProj::Yielded { last } => parts.begin(last.take(), state.as_mut()),
+                StateProj::Yielded { last } => {
+                    let last = last.take();
+                    parts.begin(last, timer.as_mut(), state.as_mut())
+                }
                 // Misuse by the caller, not a configuration: the contract of `Future`.
                 #[allow(clippy::panic)]
                 StateProj::Done => panic!("`Retry` polled after completion"),
@@ -477,13 +504,13 @@ where
                         return Poll::Pending;
                     }
                 }
-                Flow::Retry(delay, last) => state.set(State::Sleeping {
-                    sleep: parts.sleeper.sleep(delay),
-                    last: Some(last),
-                }),
-                Flow::Done(output) => {
+                Flow::Retry(delay, last) => {
+                    timer.set(Some(parts.sleeper.sleep(delay)));
+                    state.set(State::Sleeping { last: Some(last) });
+                }
+                Flow::Done(last, reason, attempts) => {
                     state.set(State::Done);
-                    return Poll::Ready(output);
+                    return Poll::Ready(conclude(last, reason, attempts));
                 }
             }
         }
@@ -504,7 +531,8 @@ where
     fn begin(
         &mut self,
         last: Option<Ended<Op::Ok, Op::Err>>,
-        mut state: Pin<&mut State<Op::Future, S::Sleep, Op::Ok, Op::Err>>,
+        mut timer: Pin<&mut Option<S::Sleep>>,
+        mut state: Pin<&mut State<Op::Future, Op::Ok, Op::Err>>,
     ) -> Flow<Op::Ok, Op::Err> {
         let call = match &mut self.call {
             Some(call) => call,
@@ -517,7 +545,7 @@ where
         };
         let elapsed = call.elapsed(&self.clock);
         if let Err(reason) = Call::may_start(&self.policy, elapsed) {
-            return Flow::Done(conclude(last, reason, call.attempts()));
+            return Flow::Done(last, reason, call.attempts());
         }
         let permit = match self.breaker.as_ref().map(CircuitBreaker::try_acquire) {
             None => None,
@@ -531,28 +559,25 @@ where
                             "circuit breaker refused; waiting to ask again"
                         );
                         call.start_clock(&self.clock);
-                        state.set(State::Sleeping {
-                            sleep: self.sleeper.sleep(wait),
-                            last,
-                        });
+                        timer.set(Some(self.sleeper.sleep(wait)));
+                        state.set(State::Sleeping { last });
                         Flow::Continue
                     }
-                    Err(reason) => Flow::Done(conclude(last, reason, call.attempts())),
+                    Err(reason) => Flow::Done(last, reason, call.attempts()),
                 };
             }
         };
         let attempts = call.attempts();
         let Some(attempt) = self.operation.start(call.next_attempt(elapsed)) else {
-            return Flow::Done(conclude(last, StopReason::StateLost, attempts));
+            return Flow::Done(last, StopReason::StateLost, attempts);
         };
         let limit = Call::limit(&self.policy, elapsed);
+        if let Some(limit) = limit {
+            timer.set(Some(self.sleeper.sleep(limit.after)));
+        }
         state.set(State::Running {
             attempt,
-            timer: limit.map(|limit| self.sleeper.sleep(limit.after)),
-            limit: limit.unwrap_or(Limit {
-                after: Duration::MAX,
-                deadline: false,
-            }),
+            limit,
             permit,
         });
         Flow::Continue
@@ -562,7 +587,6 @@ where
     fn judge(
         &mut self,
         ended: Ended<Op::Ok, Op::Err>,
-        limit: Limit,
         permit: Option<Permit>,
     ) -> Flow<Op::Ok, Op::Err> {
         let (decision, ending) = match &ended {
@@ -570,9 +594,12 @@ where
                 let decision = self.classifier.classify(outcome);
                 (decision, Ending::Finished(decision))
             }
-            Ended::TimedOut(after) => {
-                tracing::debug!(timeout_ms = after.as_millis() as u64, "attempt timed out");
-                (Decision::Retry, Ending::TimedOut(limit))
+            Ended::TimedOut(limit) => {
+                tracing::debug!(
+                    timeout_ms = limit.after.as_millis() as u64,
+                    "attempt timed out"
+                );
+                (Decision::Retry, Ending::TimedOut(*limit))
             }
         };
         if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
@@ -580,7 +607,7 @@ where
         }
         // Invariant: `begin` made the call before the first attempt could end.
         let Some(call) = &mut self.call else {
-            return Flow::Done(conclude(Some(ended), StopReason::StateLost, 0));
+            return Flow::Done(Some(ended), StopReason::StateLost, 0);
         };
         let attempts = call.attempts();
         let can_start = self.operation.can_start();
@@ -596,14 +623,14 @@ where
                 if attempts > 1 && decision == Decision::Success {
                     tracing::debug!(attempts, "succeeded after retrying");
                 }
-                return Flow::Done(conclude(Some(ended), StopReason::Permanent, attempts));
+                return Flow::Done(Some(ended), StopReason::Permanent, attempts);
             }
-            Next::Stop(reason) => return Flow::Done(conclude(Some(ended), reason, attempts)),
+            Next::Stop(reason) => return Flow::Done(Some(ended), reason, attempts),
             Next::Retry { delay, cause } => (delay, cause),
         };
         if let Some(budget) = &self.budget {
             if !budget.try_withdraw(cause) {
-                return Flow::Done(conclude(Some(ended), StopReason::BudgetExhausted, attempts));
+                return Flow::Done(Some(ended), StopReason::BudgetExhausted, attempts);
             }
         }
         if !delay.is_zero() {
@@ -622,7 +649,7 @@ where
             failure: match &ended {
                 Ended::Finished(Ok(value)) => Failure::Rejected(value),
                 Ended::Finished(Err(error)) => Failure::Error(error),
-                Ended::TimedOut(after) => Failure::TimedOut(*after),
+                Ended::TimedOut(limit) => Failure::TimedOut(limit.after),
             },
             decision,
         });
@@ -633,6 +660,7 @@ where
 /// The call's final answer, from the last attempt's outcome and the reason it stopped.
 /// A value the classifier rejected is still the caller's to inspect, so it comes back
 /// as `Ok`.
+#[inline]
 fn conclude<T, E>(
     last: Option<Ended<T, E>>,
     reason: StopReason,
@@ -644,7 +672,7 @@ fn conclude<T, E>(
     let failure = match last {
         Some(Ended::Finished(Ok(value))) => return Ok(value),
         Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
-        Some(Ended::TimedOut(after)) => Some(AttemptError::TimedOut(after)),
+        Some(Ended::TimedOut(limit)) => Some(AttemptError::TimedOut(limit.after)),
         None => None,
     };
     Err(RetryError::new(reason, attempts, failure))

@@ -38,8 +38,8 @@ pub(crate) enum Next {
 
 /// Chooses the delay after transient failure number `failed_attempt`, `elapsed` into the
 /// call, given the server's hint if it sent one.
-pub(crate) fn after_failure(
-    policy: &mut dyn RetryPolicy,
+pub(crate) fn after_failure<P: RetryPolicy + ?Sized>(
+    policy: &mut P,
     failed_attempt: u32,
     elapsed: Duration,
     hint: Option<Duration>,
@@ -70,8 +70,8 @@ pub(crate) fn after_failure(
 
 /// How long the next attempt may run, and whether that limit is the call's deadline
 /// (which ends the call) rather than the per-attempt timeout (which allows a retry).
-pub(crate) fn attempt_limit(
-    policy: &dyn RetryPolicy,
+pub(crate) fn attempt_limit<P: RetryPolicy + ?Sized>(
+    policy: &P,
     elapsed: Duration,
 ) -> Option<(Duration, bool)> {
     let remaining = policy

@@ -28,6 +28,10 @@ use std::time::Duration;
 /// assert_eq!(err.attempts(), 3);
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a sleeper: a call needs one to wait between attempts",
+    note = "with the `tokio` feature the default is `TokioSleeper`; otherwise choose one with `.sleeper(...)`"
+)]
 pub trait Sleeper {
     /// The timer future.
     type Sleep: Future<Output = ()>;

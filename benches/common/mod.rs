@@ -33,3 +33,20 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
     }
 }
+
+/// A clock that always reads the same instant: the shared breaker's and budget's own
+/// costs, without the platform's clock read (which `clock_read` measures apart).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(Instant);
+
+impl FixedClock {
+    pub fn new() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl steadfast::Clock for FixedClock {
+    fn now(&self) -> Instant {
+        self.0
+    }
+}
