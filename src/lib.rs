@@ -115,6 +115,7 @@ mod retry;
 mod rng;
 mod schedule;
 mod sleep;
+mod stripe;
 mod sync;
 mod window;
 

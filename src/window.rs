@@ -9,6 +9,7 @@
 //! current costs a sweep of the slots once per slot-width of time, a fixed amount of
 //! work however long the window sat idle.
 
+use crate::stripe::Striped;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Slots per window: expiry is exact to a tenth of the window.
@@ -18,6 +19,7 @@ pub(crate) const SLOTS: u64 = 10;
 /// generation was last swept.
 #[derive(Debug)]
 pub(crate) struct TimeSlots {
+    pub(crate) window_nanos: u64,
     slot_nanos: u64,
     /// The latest generation any operation has seen: every operation works in it, so
     /// a caller whose clock read was overtaken does not write into the past.
@@ -31,6 +33,7 @@ pub(crate) struct TimeSlots {
 impl TimeSlots {
     pub(crate) fn new(window_nanos: u64) -> Self {
         Self {
+            window_nanos,
             slot_nanos: (window_nanos / SLOTS).max(1),
             latest: AtomicU64::new(0),
             swept: AtomicU64::new(0),
@@ -202,5 +205,85 @@ impl Ledger {
             self.total
                 .fetch_sub(u64::from(amount(word)), Ordering::AcqRel);
         }
+    }
+}
+
+/// Events counted without reading the clock, dated into a [`Ledger`] later.
+///
+/// The happy path of every call (a first attempt deposited into a budget, a success
+/// counted by a breaker) must not read the clock or write a word that other threads
+/// write, so it only adds to a [`Striped`] counter. Whatever reads the windowed total
+/// (a withdrawal, a failure, a snapshot: each reads the clock anyway) first dates the
+/// events counted since the last reading: all at the present slot if that reading is
+/// less than a window old; otherwise, assuming they were spread evenly over the time
+/// since, only the share that falls inside the window. An event is so dated at most
+/// the time between two readings late, and exactly when readings are frequent (as in
+/// an outage, where every call fails or retries).
+#[derive(Debug, Default)]
+pub(crate) struct Undated {
+    counted: Striped,
+    /// How many of `counted` are in the ledger.
+    dated: AtomicU64,
+    /// When they were dated last.
+    dated_at: AtomicU64,
+}
+
+impl Undated {
+    /// Counts one event, now, without a clock.
+    #[inline]
+    pub(crate) fn add(&self) {
+        self.counted.add(1);
+    }
+
+    /// Moves the events counted since the last call into `ledger`, dated at `now`.
+    pub(crate) fn date(&self, now: u64, generation: u64, window_nanos: u64, ledger: &Ledger) {
+        let counted = self.counted.sum();
+        let mut dated = self.dated.load(Ordering::Acquire);
+        loop {
+            // Another reader may have summed later and dated more already: the count
+            // only moves forward, so every event is dated exactly once. (It would
+            // take 2^64 events to wrap.)
+            if counted <= dated {
+                // Nothing waits: the next events are counted from this reading on.
+                self.dated_at.fetch_max(now, Ordering::AcqRel);
+                return;
+            }
+            match self.dated.compare_exchange_weak(
+                dated,
+                counted,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => dated = actual,
+            }
+        }
+        // This thread alone dates the events between `dated` and `counted`.
+        let pending = counted.saturating_sub(dated);
+        let since = now.saturating_sub(self.dated_at.fetch_max(now, Ordering::AcqRel));
+        let kept = if since > window_nanos {
+            // Spread evenly over `since`: the share inside the window is still live.
+            // Rounded to the nearest whole event.
+            let share = u128::from(pending)
+                .saturating_mul(u128::from(window_nanos))
+                .saturating_add(u128::from(since / 2))
+                .checked_div(u128::from(since))
+                .unwrap_or_default();
+            u64::try_from(share).unwrap_or(u64::MAX)
+        } else {
+            pending
+        };
+        let amount = u32::try_from(kept).unwrap_or(u32::MAX);
+        ledger.add_to_total(u64::from(amount));
+        if !ledger.record(generation, amount) {
+            // The slot is full: drop these rather than let them outlive the window.
+            ledger.take_from_total(u64::from(amount));
+        }
+    }
+
+    /// Forgets everything counted so far (for a breaker that closes).
+    pub(crate) fn forget(&self, now: u64) {
+        self.dated.store(self.counted.sum(), Ordering::Release);
+        self.dated_at.store(now, Ordering::Release);
     }
 }

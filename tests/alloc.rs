@@ -145,7 +145,7 @@ fn a_call_allocates_nothing() {
     assert_eq!(result.unwrap(), 4);
     assert_eq!(count, 0, "a shared budget and breaker");
     assert_eq!(budget.snapshot().granted, 3);
-    assert_eq!(breaker.snapshot().window_calls, 4);
+    assert_eq!(breaker.snapshot().recent_calls, 4);
 
     let mut state = 0_u32;
     let (result, count) = allocations_during(|| {

@@ -119,6 +119,10 @@ struct Model {
     consecutive: u64,
     window: VecDeque<bool>,
     timed: Vec<(u64, bool)>,
+    /// Closed-state successes not yet dated into `timed`, and when the time window was
+    /// last read: successes are dated lazily, at the next failure or snapshot.
+    undated: u64,
+    read_at: u64,
     in_flight: u32,
     successes: u32,
     rejections: u64,
@@ -137,10 +141,38 @@ impl Model {
             consecutive: 0,
             window: VecDeque::new(),
             timed: Vec::new(),
+            undated: 0,
+            read_at: 0,
             in_flight: 0,
             successes: 0,
             rejections: 0,
             transitions: 0,
+        }
+    }
+
+    /// Reads the time window: dates the waiting successes at the present slot, all of
+    /// them if the last reading is at most a window old, else the share of a window
+    /// (rounded) as if they were spread evenly since.
+    fn read(&mut self) {
+        let Some((window_ms, ..)) = self.config.time else {
+            return;
+        };
+        let window = window_ms * MS;
+        let since = self.now.saturating_sub(self.read_at);
+        self.read_at = self.read_at.max(self.now);
+        if self.undated == 0 {
+            return;
+        }
+        let kept = if since > window {
+            ((u128::from(self.undated) * u128::from(window) + u128::from(since / 2))
+                / u128::from(since)) as u64
+        } else {
+            self.undated
+        };
+        self.undated = 0;
+        let generation = self.now / (window / 10).max(1);
+        for _ in 0..kept {
+            self.timed.push((generation, false));
         }
     }
 
@@ -223,7 +255,12 @@ impl Model {
                     }
                 }
                 if let Some(slot) = self.slot() {
-                    self.timed.push((self.now / slot, failed));
+                    if failed {
+                        self.read();
+                        self.timed.push((self.now / slot, failed));
+                    } else {
+                        self.undated += 1;
+                    }
                 }
                 if failed && self.should_trip() {
                     self.open();
@@ -239,6 +276,8 @@ impl Model {
                     self.consecutive = 0;
                     self.window.clear();
                     self.timed.clear();
+                    self.undated = 0;
+                    self.read_at = self.read_at.max(self.now);
                 }
             }
             _ => {}
@@ -362,6 +401,7 @@ proptest! {
             }
 
             let snapshot = breaker.snapshot();
+            model.read();
             prop_assert_eq!(snapshot.state, model.state());
             prop_assert_eq!(snapshot.consecutive_failures, model.consecutive);
             prop_assert_eq!(snapshot.window_calls, model.window.len() as u64);

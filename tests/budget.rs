@@ -103,8 +103,9 @@ proptest! {
     }
 
     /// A ratio budget, modelled as a plain log of events: in the window of ten slots
-    /// ending now, retries spent never pass the reserve plus `ratio` per first attempt,
-    /// and the budget grants exactly when the log says it may.
+    /// ending now, retries spent never pass the reserve plus `ratio` per first attempt
+    /// (first attempts dated when the budget is next read), and the budget grants
+    /// exactly when the log says it may.
     #[test]
     fn ratio_budget_matches_its_model_and_never_overspends(
         ratio in prop_oneof![Just(0.1), Just(0.25), Just(0.6), 0.0_f64..2.0],
@@ -124,22 +125,40 @@ proptest! {
 
         let slot = u64::try_from(window.as_nanos()).unwrap() / 10;
         let reserve = min_per_second * window.as_secs_f64() * 1000.0;
-        let mut deposits: Vec<u64> = Vec::new(); // slot generations
+        let window_nanos = u64::try_from(window.as_nanos()).unwrap();
+        let mut deposits: Vec<(u64, u64)> = Vec::new(); // (generation, count), once dated
+        let mut undated = 0_u64; // deposits made since the budget was last read
+        let mut read_at = 0_u64;
         let mut spent: Vec<(u64, u64)> = Vec::new(); // (generation, thousandths)
         for op in ops {
-            let generation = clock.nanos() / slot;
+            let now = clock.nanos();
+            let generation = now / slot;
             let live = |g: u64| g + 10 > generation;
             match op {
                 Op::Advance(by) => clock.advance(by),
                 Op::Deposit => {
                     budget.deposit();
-                    deposits.push(generation);
+                    undated += 1;
                 }
                 Op::Withdraw(cause) => {
+                    // Reading the budget dates the deposits made since the last reading:
+                    // all now if that was at most a window ago, else a window's share.
+                    let since = now - read_at;
+                    read_at = read_at.max(now);
+                    if undated > 0 {
+                        let kept = if since > window_nanos {
+                            ((u128::from(undated) * u128::from(window_nanos) + u128::from(since / 2))
+                                / u128::from(since)) as u64
+                        } else {
+                            undated
+                        };
+                        deposits.push((generation, kept));
+                        undated = 0;
+                    }
                     let cost = (cost_of(cause, costs) * 1000.0).round() as u64;
-                    let live_deposits = deposits.iter().filter(|g| live(**g)).count() as f64;
+                    let live_deposits: u64 = deposits.iter().filter(|(g, _)| live(*g)).map(|(_, n)| n).sum();
                     let live_spent: u64 = spent.iter().filter(|(g, _)| live(*g)).map(|(_, c)| c).sum();
-                    let allowance = reserve + ratio * 1000.0 * live_deposits;
+                    let allowance = reserve + ratio * 1000.0 * live_deposits as f64;
                     let expected = (live_spent + cost) as f64 <= allowance;
                     prop_assert_eq!(budget.try_withdraw(cause), expected);
                     if expected {

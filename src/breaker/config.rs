@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::state::MAX_PROBES;
+use super::machine::MAX_PROBES;
 use super::{CircuitBreaker, StateChange, StateHook};
 use crate::{Clock, ConfigError, Jitter};
 
@@ -36,8 +36,8 @@ pub(crate) struct Settings {
 /// | setting | default | why |
 /// |---|---|---|
 /// | consecutive failures | 5 | trips within a few calls of a hard outage |
-/// | failure rate | 50% of the last 100 calls, once 20 have run | catches partial outages that never fail five in a row; the common ground of resilience4j and Polly |
-/// | time window | none | the count window suits most traffic; add one for bursty callers |
+/// | failure rate | 50% of the calls of the last 10 s, once 20 have run ([`time_window`](Self::time_window)) | catches partial outages that never fail five in a row, as resilience4j's and Polly's rate rules do; a time window counts a success in the calling thread's own memory, so a healthy breaker shared by many threads costs each call two loads and no shared write |
+/// | count window | none | an exact window of the last N calls ([`failure_rate`](Self::failure_rate)) writes one shared word per call; opt in where traffic is low and exactness matters more |
 /// | slow calls | not counted | a latency threshold is the caller's to choose |
 /// | open for | 5 s | long enough for a restart or failover to begin |
 /// | growth on repeated trips | none | opt in with [`open_growth`](Self::open_growth) |
@@ -72,14 +72,14 @@ impl Default for BreakerBuilder {
         Self {
             settings: Settings {
                 consecutive_failures: Some(5),
-                count_window: Some((
-                    100,
+                count_window: None,
+                time_window: Some((
+                    Duration::from_secs(10),
                     RateRule {
                         rate: 0.5,
                         min_calls: 20,
                     },
                 )),
-                time_window: None,
                 slow_call: None,
                 open_for: Duration::from_secs(5),
                 open_growth: 1.0,
@@ -116,8 +116,9 @@ impl BreakerBuilder {
     }
 
     /// Trips when at least `rate` (0 to 1) of the last `window` calls failed, once at
-    /// least `min_calls` calls are in the window. Default: 0.5 of the last 100, once 20
-    /// have run.
+    /// least `min_calls` calls are in the window. Default: off (the default rate rule
+    /// is [`time_window`](Self::time_window)'s). Exact, but every call writes to the
+    /// window's shared words, so threads calling one breaker contend on them.
     ///
     /// ```
     /// let builder = steadfast::CircuitBreaker::builder().failure_rate(0.3, 200, 50);
@@ -127,19 +128,27 @@ impl BreakerBuilder {
         self
     }
 
-    /// Never trips on the failure rate of the last calls.
+    /// Never trips on a failure rate: removes both the count window and the time
+    /// window.
     ///
     /// ```
     /// let builder = steadfast::CircuitBreaker::builder().without_failure_rate();
     /// ```
     pub fn without_failure_rate(mut self) -> Self {
         self.settings.count_window = None;
+        self.settings.time_window = None;
         self
     }
 
     /// Trips when at least `rate` (0 to 1) of the calls that ended in the last
     /// `window` of time failed, once at least `min_calls` did. The window slides in
-    /// tenths. Default: none.
+    /// tenths. Default: 0.5 over 10 s, once 20 calls have ended.
+    ///
+    /// Failures are dated exactly. Successes are counted without reading the clock, in
+    /// the calling thread's own memory, and dated when the window is next read (at the
+    /// next failure, or a snapshot): all at that moment if the last reading was at most
+    /// a window ago, otherwise the share of a window that falls inside it, as if they
+    /// were spread evenly since.
     ///
     /// ```
     /// let builder = steadfast::CircuitBreaker::builder()

@@ -9,7 +9,8 @@
 //! through: if they succeed it **closes** and traffic flows again; if one fails it
 //! opens again, for longer if so configured.
 //!
-//! - **Closed**: calls flow; outcomes are counted. Admission is two atomic loads.
+//! - **Closed**: calls flow; outcomes are counted. Admission is two atomic loads, and
+//!   a success writes only to the calling thread's own counter cell.
 //! - **Open**: calls are rejected, each rejection saying when the next probe will be
 //!   admitted.
 //! - **Half-open**: at most N probes at a time; enough successes close the breaker, a
@@ -21,10 +22,14 @@
 
 mod config;
 mod count_window;
-mod state;
+mod machine;
+mod permit;
+mod report;
 mod time_window;
 
 pub use config::BreakerBuilder;
+pub use permit::{CallOutcome, Permit};
+pub use report::{BreakerError, BreakerSnapshot, BreakerState, Rejected, StateChange};
 
 use std::fmt;
 use std::future::Future;
@@ -32,12 +37,17 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Exponential};
+use crate::classify::{Classify, RetryAnyError};
+use crate::clock::{Clock, DefaultClock, nanos, nanos_since};
+use crate::jitter::Jitter;
+use crate::rng::JitterRng;
+use crate::stripe::Striped;
 use crate::sync::{Arc, AtomicU64, Ordering};
-use crate::{Classify, Clock, Decision, DefaultClock, Exponential, JitterRng};
 use config::Settings;
 use count_window::CountWindow;
-use state::{Phase, Word};
+use machine::{Machine, Phase, Word};
+use permit::PermitKind;
 use time_window::TimeWindow;
 
 const NORMAL: u64 = 0;
@@ -80,7 +90,7 @@ pub struct CircuitBreaker {
 
 struct Inner {
     settings: Settings,
-    state: AtomicU64,
+    machine: Machine,
     /// When the current open state ends (nanoseconds on the breaker's clock), valid for
     /// the epoch in `open_epoch`: written just after the transition by its winner.
     open_until: AtomicU64,
@@ -91,7 +101,8 @@ struct Inner {
     time_window: Option<TimeWindow>,
     /// Trips since the breaker last closed, which sets how long it stays open.
     trips: AtomicU64,
-    rejections: AtomicU64,
+    // Striped: rejections come from every caller while the breaker is open.
+    rejections: Striped,
     transitions: AtomicU64,
     clock: Box<dyn Clock + Send + Sync>,
     origin: Instant,
@@ -100,285 +111,6 @@ struct Inner {
 
 /// The hook told of every change of state.
 type StateHook = Box<dyn Fn(&StateChange) + Send + Sync>;
-
-/// The state of a breaker.
-///
-/// ```
-/// use steadfast::{BreakerState, CircuitBreaker};
-/// let breaker = CircuitBreaker::default();
-/// assert_eq!(breaker.state(), BreakerState::Closed);
-/// assert_eq!(BreakerState::HalfOpen.to_string(), "half-open");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BreakerState {
-    /// Calls flow and their outcomes are counted.
-    Closed,
-    /// Calls are rejected until the open duration ends.
-    Open,
-    /// A few probe calls are let through to test the dependency.
-    HalfOpen,
-    /// Opened by hand ([`CircuitBreaker::force_open`]): every call is rejected until
-    /// [`reset`](CircuitBreaker::reset).
-    ForcedOpen,
-    /// Switched off by hand ([`CircuitBreaker::disable`]): every call is admitted and
-    /// nothing is counted until [`reset`](CircuitBreaker::reset).
-    Disabled,
-}
-
-impl fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half-open",
-            Self::ForcedOpen => "forced open",
-            Self::Disabled => "disabled",
-        })
-    }
-}
-
-/// A change of state, passed to the hook set with
-/// [`BreakerBuilder::on_state_change`].
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use steadfast::{BreakerState, CircuitBreaker};
-///
-/// let changes = Arc::new(Mutex::new(Vec::new()));
-/// let log = changes.clone();
-/// let breaker = CircuitBreaker::builder()
-///     .on_state_change(move |change| log.lock().unwrap().push((change.from, change.to)))
-///     .build()?;
-/// breaker.force_open();
-/// assert_eq!(*changes.lock().unwrap(), [(BreakerState::Closed, BreakerState::ForcedOpen)]);
-/// # Ok::<(), steadfast::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StateChange {
-    /// The state before.
-    pub from: BreakerState,
-    /// The state after.
-    pub to: BreakerState,
-    /// For a change to [`BreakerState::Open`], how long it stays open.
-    pub open_for: Option<Duration>,
-}
-
-/// Why a breaker refused a call, and when to come back.
-///
-/// ```
-/// use steadfast::{BreakerState, CircuitBreaker};
-/// let breaker = CircuitBreaker::default();
-/// breaker.force_open();
-/// let rejected = breaker.try_acquire().unwrap_err();
-/// assert_eq!(rejected.state(), BreakerState::ForcedOpen);
-/// assert_eq!(rejected.retry_in(), None);
-/// assert_eq!(rejected.to_string(), "circuit breaker forced open: call rejected");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("circuit breaker {state}: call rejected")]
-pub struct Rejected {
-    state: BreakerState,
-    retry_in: Option<Duration>,
-}
-
-impl Rejected {
-    pub(crate) const fn new(state: BreakerState, retry_in: Option<Duration>) -> Self {
-        Self { state, retry_in }
-    }
-
-    /// The breaker's state when it refused.
-    ///
-    /// ```
-    /// let breaker = steadfast::CircuitBreaker::default();
-    /// breaker.force_open();
-    /// assert_eq!(breaker.try_acquire().unwrap_err().state(), steadfast::BreakerState::ForcedOpen);
-    /// ```
-    #[must_use]
-    pub fn state(&self) -> BreakerState {
-        self.state
-    }
-
-    /// How long until the breaker admits its next probe, when that is known: the rest
-    /// of the open duration. `None` when it depends on probes in flight (half-open) or
-    /// on a person (forced open).
-    ///
-    /// ```
-    /// let breaker = steadfast::CircuitBreaker::default();
-    /// breaker.force_open();
-    /// assert_eq!(breaker.try_acquire().unwrap_err().retry_in(), None);
-    /// ```
-    #[must_use]
-    pub fn retry_in(&self) -> Option<Duration> {
-        self.retry_in
-    }
-}
-
-/// How a call went, as far as a breaker cares.
-///
-/// ```
-/// use steadfast::{CallOutcome, CircuitBreaker};
-/// let breaker = CircuitBreaker::default();
-/// let permit = breaker.try_acquire()?;
-/// breaker.record(permit, CallOutcome::Failure);
-/// assert_eq!(breaker.snapshot().consecutive_failures, 1);
-/// # Ok::<(), steadfast::Rejected>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
-    /// The dependency answered: a success, or a failure that is not its fault.
-    Success,
-    /// The dependency failed: a transient error or a timeout.
-    Failure,
-}
-
-impl CallOutcome {
-    /// The outcome a [`Decision`] stands for: retryable decisions are failures.
-    ///
-    /// ```
-    /// use steadfast::{CallOutcome, Decision};
-    /// assert_eq!(CallOutcome::from_decision(Decision::Retry), CallOutcome::Failure);
-    /// assert_eq!(CallOutcome::from_decision(Decision::Fail), CallOutcome::Success);
-    /// ```
-    #[must_use]
-    pub fn from_decision(decision: Decision) -> Self {
-        match decision {
-            Decision::Retry | Decision::RetryUnsent | Decision::RetryAfter(_) => Self::Failure,
-            Decision::Success | Decision::Fail | Decision::RetryIfKeyed => Self::Success,
-        }
-    }
-}
-
-/// Admission to call the dependency once. Hand it back with
-/// [`CircuitBreaker::record`].
-///
-/// # Cancellation
-///
-/// Dropping a permit without recording gives back what it holds: a half-open probe
-/// slot is freed, so a cancelled call can never leave the breaker stuck half-open.
-///
-/// ```
-/// let breaker = steadfast::CircuitBreaker::default();
-/// let permit = breaker.try_acquire()?;
-/// assert!(!permit.is_probe());
-/// drop(permit); // nothing is recorded
-/// # Ok::<(), steadfast::Rejected>(())
-/// ```
-#[must_use = "a permit should be recorded with `CircuitBreaker::record`"]
-pub struct Permit {
-    kind: PermitKind,
-    started: Option<u64>,
-}
-
-enum PermitKind {
-    Closed { epoch: u32 },
-    Probe { breaker: CircuitBreaker, epoch: u32 },
-    Disabled,
-    Spent,
-}
-
-impl Permit {
-    /// Whether this call is a half-open probe.
-    ///
-    /// ```
-    /// let permit = steadfast::CircuitBreaker::default().try_acquire()?;
-    /// assert!(!permit.is_probe());
-    /// # Ok::<(), steadfast::Rejected>(())
-    /// ```
-    #[must_use]
-    pub fn is_probe(&self) -> bool {
-        matches!(self.kind, PermitKind::Probe { .. })
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if let PermitKind::Probe { breaker, epoch } =
-            std::mem::replace(&mut self.kind, PermitKind::Spent)
-        {
-            breaker.release_probe(epoch);
-        }
-    }
-}
-
-impl fmt::Debug for Permit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("probe", &self.is_probe())
-            .finish_non_exhaustive()
-    }
-}
-
-/// A breaker's counts at one moment.
-///
-/// ```
-/// let snapshot = steadfast::CircuitBreaker::default().snapshot();
-/// assert_eq!(snapshot.state, steadfast::BreakerState::Closed);
-/// assert_eq!((snapshot.window_calls, snapshot.rejections), (0, 0));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BreakerSnapshot {
-    /// The state.
-    pub state: BreakerState,
-    /// Failures in a row, while closed.
-    pub consecutive_failures: u64,
-    /// Calls in the failure-rate window (the last N calls).
-    pub window_calls: u64,
-    /// Failures among them.
-    pub window_failures: u64,
-    /// Calls in the time window.
-    pub recent_calls: u64,
-    /// Failures among them.
-    pub recent_failures: u64,
-    /// Probes in flight, while half-open.
-    pub probes_in_flight: u32,
-    /// Calls rejected since the breaker was built.
-    pub rejections: u64,
-    /// Changes of state since the breaker was built.
-    pub transitions: u64,
-    /// Trips since the breaker last closed.
-    pub trips: u64,
-}
-
-/// The error of [`CircuitBreaker::call`]: the breaker refused, or the operation failed.
-///
-/// ```
-/// use steadfast::{BreakerError, CircuitBreaker};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let breaker = CircuitBreaker::default();
-/// let err = breaker.call(|| async { Err::<(), _>(std::io::Error::other("boom")) }).await.unwrap_err();
-/// assert!(matches!(err, BreakerError::Operation(_)));
-/// # }
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BreakerError<E> {
-    /// The breaker refused the call; the operation did not run.
-    #[error(transparent)]
-    Rejected(Rejected),
-    /// The operation ran and returned this error.
-    #[error(transparent)]
-    Operation(E),
-}
-
-impl<E> BreakerError<E> {
-    /// The rejection, if the breaker refused.
-    ///
-    /// ```
-    /// let err: steadfast::BreakerError<()> = steadfast::BreakerError::Operation(());
-    /// assert!(err.rejection().is_none());
-    /// ```
-    #[must_use]
-    pub fn rejection(&self) -> Option<&Rejected> {
-        match self {
-            Self::Rejected(rejected) => Some(rejected),
-            Self::Operation(_) => None,
-        }
-    }
-}
 
 impl Default for CircuitBreaker {
     /// A breaker with the defaults listed under [`BreakerBuilder`].
@@ -405,7 +137,7 @@ impl CircuitBreaker {
             .unwrap_or_else(|| Box::new(DefaultClock::default()));
         let inner = Inner {
             settings,
-            state: AtomicU64::new(Word::INITIAL.encode()),
+            machine: Machine::new(),
             open_until: AtomicU64::new(0),
             open_epoch: AtomicU64::new(u64::MAX),
             mode: AtomicU64::new(NORMAL),
@@ -415,9 +147,9 @@ impl CircuitBreaker {
                 .map(|(size, _)| CountWindow::new(size)),
             time_window: settings
                 .time_window
-                .map(|(window, _)| TimeWindow::new(crate::clock::nanos(window))),
+                .map(|(window, _)| TimeWindow::new(nanos(window))),
             trips: AtomicU64::new(0),
-            rejections: AtomicU64::new(0),
+            rejections: Striped::default(),
             transitions: AtomicU64::new(0),
             origin: clock.now(),
             clock,
@@ -430,7 +162,7 @@ impl CircuitBreaker {
 
     /// Nanoseconds since the breaker was built, on its clock.
     fn now(&self) -> u64 {
-        crate::clock::nanos_since(&*self.inner.clock, self.inner.origin)
+        nanos_since(&*self.inner.clock, self.inner.origin)
     }
 
     /// Asks to make one call. In the closed state this is two atomic loads (and a clock
@@ -462,62 +194,68 @@ impl CircuitBreaker {
             }
             _ => return Err(self.reject(BreakerState::ForcedOpen, None)),
         }
-        let mut bits = inner.state.load(Ordering::Acquire);
-        loop {
-            let word = Word::decode(bits);
-            let (next, probe) = match word.phase {
-                Phase::Closed => {
-                    return Ok(Permit {
-                        kind: PermitKind::Closed { epoch: word.epoch },
-                        started: self.started(),
-                    });
-                }
-                Phase::Open => {
-                    let now = self.now();
-                    match self.open_until(word.epoch) {
-                        Some(until) if now >= until => (
-                            Word {
-                                in_flight: 1,
-                                ..word.next(Phase::HalfOpen)
-                            },
-                            true,
-                        ),
-                        until => {
-                            let retry_in =
-                                until.map(|until| Duration::from_nanos(until.saturating_sub(now)));
-                            return Err(self.reject(BreakerState::Open, retry_in));
-                        }
+        let word = inner.machine.load();
+        if word.phase == Phase::Closed {
+            // The hot path: two loads, no write.
+            return Ok(Permit {
+                kind: PermitKind::Closed { epoch: word.epoch },
+                started: self.started(),
+            });
+        }
+        // Open or half-open: decide on the word, again after every lost race.
+        let mut now = None;
+        let mut refusal = None;
+        let admitted = inner.machine.update(|word| match word.phase {
+            Phase::Closed => Some(word),
+            Phase::Open => {
+                let now = *now.get_or_insert_with(|| self.now());
+                match self.open_until(word.epoch) {
+                    Some(until) if now >= until => Some(Word {
+                        in_flight: 1,
+                        ..word.next(Phase::HalfOpen)
+                    }),
+                    until => {
+                        refusal = Some((
+                            BreakerState::Open,
+                            until.map(|until| Duration::from_nanos(until.saturating_sub(now))),
+                        ));
+                        None
                     }
                 }
-                Phase::HalfOpen if word.in_flight < inner.settings.probes => (
-                    Word {
-                        in_flight: word.in_flight.saturating_add(1),
-                        ..word
+            }
+            Phase::HalfOpen if word.in_flight < inner.settings.probes => Some(Word {
+                in_flight: word.in_flight.saturating_add(1),
+                ..word
+            }),
+            Phase::HalfOpen => {
+                refusal = Some((BreakerState::HalfOpen, None));
+                None
+            }
+        });
+        match admitted {
+            Ok((before, after)) if after.phase == Phase::Closed => {
+                // It closed between the first load and the update.
+                debug_assert_eq!(before, after);
+                Ok(Permit {
+                    kind: PermitKind::Closed { epoch: after.epoch },
+                    started: self.started(),
+                })
+            }
+            Ok((before, after)) => {
+                if before.phase == Phase::Open {
+                    self.transitioned(BreakerState::Open, BreakerState::HalfOpen, None);
+                }
+                Ok(Permit {
+                    kind: PermitKind::Probe {
+                        breaker: self.clone(),
+                        epoch: after.epoch,
                     },
-                    false,
-                ),
-                Phase::HalfOpen => return Err(self.reject(BreakerState::HalfOpen, None)),
-            };
-            match inner.state.compare_exchange_weak(
-                bits,
-                next.encode(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if probe {
-                        self.transitioned(BreakerState::Open, BreakerState::HalfOpen, None);
-                    }
-                    let breaker = self.clone();
-                    return Ok(Permit {
-                        kind: PermitKind::Probe {
-                            breaker,
-                            epoch: next.epoch,
-                        },
-                        started: self.started(),
-                    });
-                }
-                Err(actual) => bits = actual,
+                    started: self.started(),
+                })
+            }
+            Err(_) => {
+                let (state, retry_in) = refusal.unwrap_or((BreakerState::Open, None));
+                Err(self.reject(state, retry_in))
             }
         }
     }
@@ -532,7 +270,7 @@ impl CircuitBreaker {
     }
 
     fn reject(&self, state: BreakerState, retry_in: Option<Duration>) -> Rejected {
-        self.inner.rejections.fetch_add(1, Ordering::Relaxed);
+        self.inner.rejections.add(1);
         Rejected::new(state, retry_in)
     }
 
@@ -566,32 +304,36 @@ impl CircuitBreaker {
 
     fn record_closed(&self, epoch: u32, failed: bool) {
         let inner = &*self.inner;
-        let word = Word::decode(inner.state.load(Ordering::Acquire));
+        let word = inner.machine.load();
         if word.phase != Phase::Closed || word.epoch != epoch {
             return;
         }
-        let consecutive = if failed {
-            inner
-                .consecutive_failures
-                .fetch_add(1, Ordering::AcqRel)
-                .saturating_add(1)
-        } else {
-            // A load before the store keeps a healthy breaker's cache line shared.
-            if inner.consecutive_failures.load(Ordering::Acquire) != 0 {
-                inner.consecutive_failures.store(0, Ordering::Release);
-            }
-            0
-        };
         if let Some(window) = &inner.count_window {
             window.record(failed);
         }
+        if !failed {
+            // A healthy breaker's success writes nothing that other threads write: a
+            // load finds the failure streak already at zero, and the time window
+            // counts it in this thread's own cell.
+            if inner.consecutive_failures.load(Ordering::Acquire) != 0 {
+                inner.consecutive_failures.store(0, Ordering::Release);
+            }
+            if let Some(window) = &inner.time_window {
+                window.record_success();
+            }
+            return;
+        }
+        let consecutive = inner
+            .consecutive_failures
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1);
         let now = inner.time_window.as_ref().map(|window| {
             let now = self.now();
-            window.record(failed, now);
+            window.record_failure(now);
             now
         });
-        if failed && self.should_trip(consecutive, now) {
-            self.open(word, BreakerState::Closed);
+        if self.should_trip(consecutive, now) {
+            self.open(epoch, Phase::Closed);
         }
     }
 
@@ -623,28 +365,27 @@ impl CircuitBreaker {
     }
 
     /// Moves from `word` to open, if no one else has moved it first.
-    fn open(&self, word: Word, from: BreakerState) {
+    fn open(&self, epoch: u32, from: Phase) {
         let inner = &*self.inner;
-        let next = word.next(Phase::Open);
-        if inner
-            .state
-            .compare_exchange(
-                word.encode(),
-                next.encode(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
+        // Re-decided after every lost race: the outcome that trips the breaker is
+        // never dropped while the breaker is still in the state it was recorded in.
+        let opened = inner.machine.update(|word| {
+            (word.phase == from && word.epoch == epoch).then(|| word.next(Phase::Open))
+        });
+        let Ok((_, next)) = opened else {
             return;
-        }
+        };
         let trips = inner.trips.fetch_add(1, Ordering::AcqRel).saturating_add(1);
         let open_for = self.open_duration(trips);
-        let until = self.now().saturating_add(crate::clock::nanos(open_for));
+        let until = self.now().saturating_add(nanos(open_for));
         inner.open_until.store(until, Ordering::Release);
         inner
             .open_epoch
             .store(u64::from(next.epoch), Ordering::Release);
+        let from = match from {
+            Phase::HalfOpen => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        };
         self.transitioned(from, BreakerState::Open, Some(open_for));
     }
 
@@ -656,7 +397,7 @@ impl CircuitBreaker {
         let mut growth = Exponential::new(settings.open_for).factor(settings.open_growth);
         let mut rng = JitterRng::seeded(0);
         let grown = growth.delay(retry, cap, &mut rng);
-        if settings.open_jitter == crate::Jitter::none() {
+        if settings.open_jitter == Jitter::none() {
             return grown;
         }
         // Fresh randomness per trip, so breakers in many processes do not reopen in step.
@@ -665,69 +406,43 @@ impl CircuitBreaker {
     }
 
     fn record_probe(&self, epoch: u32, failed: bool) {
-        let inner = &*self.inner;
-        let mut bits = inner.state.load(Ordering::Acquire);
-        loop {
-            let word = Word::decode(bits);
+        if failed {
+            return self.open(epoch, Phase::HalfOpen);
+        }
+        let close_after = self.inner.settings.close_after;
+        let recorded = self.inner.machine.update(|word| {
             if word.phase != Phase::HalfOpen || word.epoch != epoch {
-                return;
-            }
-            if failed {
-                return self.open(word, BreakerState::HalfOpen);
+                return None;
             }
             let successes = word.successes.saturating_add(1);
-            if successes >= inner.settings.close_after {
-                let next = word.next(Phase::Closed);
-                if inner
-                    .state
-                    .compare_exchange(bits, next.encode(), Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    self.clear_counts();
-                    inner.trips.store(0, Ordering::Release);
-                    self.transitioned(BreakerState::HalfOpen, BreakerState::Closed, None);
-                    return;
-                }
+            Some(if successes >= close_after {
+                word.next(Phase::Closed)
             } else {
-                let next = Word {
+                Word {
                     in_flight: word.in_flight.saturating_sub(1),
                     successes,
                     ..word
-                };
-                if inner
-                    .state
-                    .compare_exchange(bits, next.encode(), Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    return;
                 }
+            })
+        });
+        if let Ok((_, next)) = recorded {
+            if next.phase == Phase::Closed {
+                self.clear_counts();
+                self.inner.trips.store(0, Ordering::Release);
+                self.transitioned(BreakerState::HalfOpen, BreakerState::Closed, None);
             }
-            bits = inner.state.load(Ordering::Acquire);
         }
     }
 
-    fn release_probe(&self, epoch: u32) {
-        let state = &self.inner.state;
-        let mut bits = state.load(Ordering::Acquire);
-        loop {
-            let word = Word::decode(bits);
-            if word.phase != Phase::HalfOpen || word.epoch != epoch || word.in_flight == 0 {
-                return;
-            }
-            let next = Word {
-                in_flight: word.in_flight.saturating_sub(1),
-                ..word
-            };
-            match state.compare_exchange_weak(
-                bits,
-                next.encode(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => bits = actual,
-            }
-        }
+    pub(crate) fn release_probe(&self, epoch: u32) {
+        let _ = self.inner.machine.update(|word| {
+            (word.phase == Phase::HalfOpen && word.epoch == epoch && word.in_flight > 0).then(
+                || Word {
+                    in_flight: word.in_flight.saturating_sub(1),
+                    ..word
+                },
+            )
+        });
     }
 
     fn clear_counts(&self) {
@@ -737,7 +452,7 @@ impl CircuitBreaker {
             window.clear();
         }
         if let Some(window) = &inner.time_window {
-            window.clear();
+            window.clear(self.now());
         }
     }
 
@@ -767,7 +482,7 @@ impl CircuitBreaker {
     #[must_use]
     pub fn state(&self) -> BreakerState {
         match self.inner.mode.load(Ordering::Acquire) {
-            NORMAL => match Word::decode(self.inner.state.load(Ordering::Acquire)).phase {
+            NORMAL => match self.inner.machine.load().phase {
                 Phase::Closed => BreakerState::Closed,
                 Phase::Open => BreakerState::Open,
                 Phase::HalfOpen => BreakerState::HalfOpen,
@@ -821,19 +536,7 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         let from = self.state();
         let inner = &*self.inner;
-        let mut bits = inner.state.load(Ordering::Acquire);
-        loop {
-            let next = Word::decode(bits).next(Phase::Closed);
-            match inner.state.compare_exchange_weak(
-                bits,
-                next.encode(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => bits = actual,
-            }
-        }
+        let _ = inner.machine.update(|word| Some(word.next(Phase::Closed)));
         self.clear_counts();
         inner.trips.store(0, Ordering::Release);
         inner.mode.store(NORMAL, Ordering::Release);
@@ -850,13 +553,13 @@ impl CircuitBreaker {
     /// let permit = breaker.try_acquire()?;
     /// breaker.record(permit, CallOutcome::Failure);
     /// let snapshot = breaker.snapshot();
-    /// assert_eq!((snapshot.window_calls, snapshot.window_failures), (1, 1));
+    /// assert_eq!((snapshot.recent_calls, snapshot.recent_failures), (1, 1));
     /// # Ok::<(), steadfast::Rejected>(())
     /// ```
     #[must_use]
     pub fn snapshot(&self) -> BreakerSnapshot {
         let inner = &*self.inner;
-        let word = Word::decode(inner.state.load(Ordering::Acquire));
+        let word = inner.machine.load();
         let (window_calls, window_failures) = inner
             .count_window
             .as_ref()
@@ -877,7 +580,7 @@ impl CircuitBreaker {
             } else {
                 0
             },
-            rejections: inner.rejections.load(Ordering::Relaxed),
+            rejections: inner.rejections.sum(),
             transitions: inner.transitions.load(Ordering::Relaxed),
             trips: inner.trips.load(Ordering::Acquire),
         }
@@ -904,7 +607,7 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_classified(&crate::RetryAnyError, operation).await
+        self.call_classified(&RetryAnyError, operation).await
     }
 
     /// Runs `operation` once if the breaker admits it, counting as failures only the

@@ -1,12 +1,18 @@
 //! Failure counts over a sliding window of time, for the breaker's time-based rule.
+//!
+//! Failures are rare and read the clock anyway, so each is dated exactly in the
+//! window's slots. Successes are every call of a healthy breaker, so they are only
+//! counted in the calling thread's own cell and dated when the window is next read (a
+//! failure or a snapshot); see [`Undated`].
 
-use crate::window::{Ledger, TimeSlots};
+use crate::window::{Ledger, TimeSlots, Undated};
 
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     slots: TimeSlots,
     calls: Ledger,
     failures: Ledger,
+    successes: Undated,
 }
 
 impl TimeWindow {
@@ -15,33 +21,41 @@ impl TimeWindow {
             slots: TimeSlots::new(window_nanos),
             calls: Ledger::new(),
             failures: Ledger::new(),
+            successes: Undated::default(),
         }
     }
 
-    /// The generation of `now`, with expired slots swept out of both counts.
+    /// The current slot, with expired slots swept and waiting successes dated.
     fn generation(&self, now: u64) -> u64 {
-        self.slots.advance(now, [&self.calls, &self.failures])
+        let generation = self.slots.advance(now, [&self.calls, &self.failures]);
+        self.successes
+            .date(now, generation, self.slots.window_nanos, &self.calls);
+        generation
     }
 
-    pub(crate) fn record(&self, failed: bool, now: u64) {
+    #[inline]
+    pub(crate) fn record_success(&self) {
+        self.successes.add();
+    }
+
+    pub(crate) fn record_failure(&self, now: u64) {
         let generation = self.generation(now);
-        for (ledger, counts) in [(&self.calls, true), (&self.failures, failed)] {
-            if counts {
-                ledger.add_to_total(1);
-                if !ledger.record(generation, 1) {
-                    ledger.take_from_total(1);
-                }
+        for ledger in [&self.calls, &self.failures] {
+            ledger.add_to_total(1);
+            if !ledger.record(generation, 1) {
+                ledger.take_from_total(1);
             }
         }
     }
 
-    /// Calls and failures in the window ending at `now`.
+    /// Calls and failures in the window ending `now`.
     pub(crate) fn counts(&self, now: u64) -> (u64, u64) {
         let _ = self.generation(now);
         (self.calls.total(), self.failures.total())
     }
 
-    pub(crate) fn clear(&self) {
+    pub(crate) fn clear(&self, now: u64) {
+        self.successes.forget(now);
         self.calls.clear();
         self.failures.clear();
     }

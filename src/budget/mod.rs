@@ -145,6 +145,9 @@ struct Inner {
 }
 
 #[derive(Debug)]
+// One per budget, inside its `Arc`: a box for the larger variant would only add a
+// pointer to follow on every deposit.
+#[allow(clippy::large_enum_variant)]
 enum Kind {
     TokenBucket(TokenBucket),
     Ratio(Ratio),
@@ -194,6 +197,14 @@ impl RetryBudget {
     /// Records a first attempt. Ratio budgets grow by their ratio; token buckets ignore
     /// it. [`retry`](crate::retry) calls this for you.
     ///
+    /// Every call deposits, so a deposit reads no clock and writes only to the calling
+    /// thread's own counter cell: threads sharing a budget never contend on it. The
+    /// deposits are dated when the budget is next read (a withdrawal or a snapshot),
+    /// all at that moment if the last reading was at most a window ago, otherwise the
+    /// share of a window that falls inside it, as if spread evenly since. So a deposit
+    /// may outlive its window by as long as the budget went unread, which is never
+    /// long while calls are failing.
+    ///
     /// ```
     /// let budget = steadfast::RetryBudget::ratio(0.5).min_per_second(0.0).build()?;
     /// budget.deposit();
@@ -203,7 +214,7 @@ impl RetryBudget {
     /// ```
     pub fn deposit(&self) {
         if let Kind::Ratio(ratio) = &self.inner.kind {
-            ratio.deposit(self.now());
+            ratio.deposit();
         }
     }
 

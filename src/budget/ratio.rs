@@ -1,11 +1,14 @@
 //! A ratio budget: retries stay under a fraction of recent first attempts.
 //!
 //! Deposits (first attempts) and withdrawals (retries) are kept in two windowed sums
-//! (see [`crate::window`]) and expire a window after they happen. A withdrawal is one
-//! compare-and-swap on the running total of withdrawals, checked against the deposits,
-//! so two threads can never both spend the last token.
+//! (see [`crate::window`]) and expire a window after they are dated. A deposit is made
+//! by every call, so it only adds to the calling thread's own counter cell, without a
+//! clock; the deposits are dated when the budget is next read (a withdrawal or a
+//! snapshot), see [`Undated`]. A withdrawal is one compare-and-swap on the running
+//! total of withdrawals, checked against the deposits, so two threads can never both
+//! spend the last token.
 
-use crate::window::{Ledger, TimeSlots};
+use crate::window::{Ledger, TimeSlots, Undated};
 
 /// Withdrawals are counted in thousandths of a token, so fractional costs add exactly.
 pub(crate) const MILLI: f64 = 1000.0;
@@ -19,6 +22,7 @@ pub(crate) struct Ratio {
     slots: TimeSlots,
     deposits: Ledger,
     withdrawals: Ledger,
+    undated: Undated,
 }
 
 impl Ratio {
@@ -30,24 +34,23 @@ impl Ratio {
             slots: TimeSlots::new(window_nanos),
             deposits: Ledger::new(),
             withdrawals: Ledger::new(),
+            undated: Undated::default(),
         }
     }
 
-    /// The generation of `now`, with stale slots swept out of both sums.
+    /// The generation of `now`, with stale slots swept out of both sums and the
+    /// deposits made since the last reading dated.
     fn generation(&self, now: u64) -> u64 {
-        self.slots.advance(now, [&self.deposits, &self.withdrawals])
+        let generation = self.slots.advance(now, [&self.deposits, &self.withdrawals]);
+        self.undated
+            .date(now, generation, self.slots.window_nanos, &self.deposits);
+        generation
     }
 
-    /// Records a first attempt at `now`.
-    pub(crate) fn deposit(&self, now: u64) {
-        let generation = self.generation(now);
-        // Total first: a concurrent sweep can then never take off more than was added.
-        self.deposits.add_to_total(1);
-        if !self.deposits.record(generation, 1) {
-            // The slot is full (four billion first attempts in one slot): drop the
-            // deposit rather than let it outlive its window.
-            self.deposits.take_from_total(1);
-        }
+    /// Records a first attempt, without a clock (see [`Undated`]).
+    #[inline]
+    pub(crate) fn deposit(&self) {
+        self.undated.add();
     }
 
     /// Tokens, times [`MILLI`], that the deposits and reserve of the window allow.
@@ -90,7 +93,7 @@ mod tests {
     fn a_fractional_ratio_is_honoured_exactly() {
         let budget = Ratio::new(0.25, 0.0, 10 * SECOND);
         for _ in 0..10 {
-            budget.deposit(0);
+            budget.deposit();
         }
         // 10 deposits at 0.25 allow 2.5 tokens: two retries, not three.
         assert!(budget.try_withdraw(1000, 0));
@@ -102,23 +105,34 @@ mod tests {
     }
 
     #[test]
-    fn deposits_and_withdrawals_expire_after_the_window() {
+    fn deposits_are_dated_when_read_and_expire_a_window_later() {
         let budget = Ratio::new(1.0, 0.0, 10 * SECOND);
-        budget.deposit(0);
+        assert_eq!(budget.balance(0), 0.0);
+        budget.deposit();
+        // Read at 1 s: the deposit is dated then.
         assert!(budget.try_withdraw(1000, SECOND));
         assert!(!budget.try_withdraw(1000, 2 * SECOND));
-        budget.deposit(5 * SECOND);
-        assert!(budget.try_withdraw(1000, 9 * SECOND));
+        budget.deposit();
+        assert!(budget.try_withdraw(1000, 5 * SECOND));
         assert!(!budget.try_withdraw(1000, 9 * SECOND));
-        // At 10 s the deposit made at 0 s has expired, the withdrawals have not.
-        assert!(!budget.try_withdraw(1000, 10 * SECOND));
-        // At 11 s the withdrawal made at 1 s has expired too: one deposit, one spent.
+        // At 11 s the deposit dated at 1 s has expired, and so has the withdrawal
+        // made then: one deposit (5 s), one withdrawal (5 s).
         assert_eq!(budget.balance(11 * SECOND), 0.0);
-        budget.deposit(12 * SECOND);
+        budget.deposit();
         assert_eq!(budget.balance(12 * SECOND), 1.0);
-        // By 19 s only the deposit at 12 s is left; a year later nothing is.
-        assert_eq!(budget.balance(19 * SECOND), 1.0);
+        // A year later nothing is left.
         assert_eq!(budget.balance(365 * 24 * 3600 * SECOND), 0.0);
+    }
+
+    #[test]
+    fn deposits_unread_for_longer_than_a_window_keep_their_share_of_it() {
+        let budget = Ratio::new(1.0, 0.0, 10 * SECOND);
+        assert_eq!(budget.balance(0), 0.0);
+        for _ in 0..40 {
+            budget.deposit();
+        }
+        // First read 40 s later: 40 deposits spread over 40 s, 10 in the last 10 s.
+        assert_eq!(budget.balance(40 * SECOND), 10.0);
     }
 
     #[test]

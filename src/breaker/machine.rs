@@ -1,5 +1,11 @@
-//! The breaker's state as one atomic word, so every transition is a single
-//! compare-and-swap.
+//! The breaker's state machine: one atomic word, and one compare-and-swap helper,
+//! [`Machine::update`], through which every transition goes.
+//!
+//! A transition is a function from the word it read to the word it wants. If another
+//! thread changed the word in between, the function runs again on the new word and
+//! decides afresh: a transition is never dropped because it lost a race (a probe's
+//! failure lost that way would leave the breaker half-open with a slot held by no
+//! one), and never applied to a state it was not meant for.
 //!
 //! Layout, from the low bits: the state (2 bits), probes in flight (16 bits), probe
 //! successes (16 bits), and an epoch (30 bits) that every transition advances. A
@@ -9,7 +15,55 @@
 
 /// The most probes a half-open breaker may admit at once, and the most successes it may
 /// require: both must fit their 16-bit fields.
+use crate::sync::{AtomicU64, Ordering};
+
 pub(crate) const MAX_PROBES: u32 = 10_000;
+
+/// The word, shared by every clone of a breaker.
+#[derive(Debug)]
+pub(crate) struct Machine {
+    word: AtomicU64,
+}
+
+impl Machine {
+    pub(crate) fn new() -> Self {
+        Self {
+            word: AtomicU64::new(Word::INITIAL.encode()),
+        }
+    }
+
+    /// The current word: one load, the whole cost of a closed-state admission.
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        Word::decode(self.word.load(Ordering::Acquire))
+    }
+
+    /// Applies `transition` to the current word until the swap succeeds, re-reading
+    /// the word after every lost race. `transition` returns `None` to leave the word
+    /// as it is. Returns the words before and after the swap, or the word that
+    /// `transition` declined.
+    pub(crate) fn update(
+        &self,
+        mut transition: impl FnMut(Word) -> Option<Word>,
+    ) -> Result<(Word, Word), Word> {
+        let mut bits = self.word.load(Ordering::Acquire);
+        loop {
+            let word = Word::decode(bits);
+            let Some(next) = transition(word) else {
+                return Err(word);
+            };
+            match self.word.compare_exchange_weak(
+                bits,
+                next.encode(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok((word, next)),
+                Err(actual) => bits = actual,
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {

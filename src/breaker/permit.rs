@@ -1,0 +1,96 @@
+//! Admission to call a dependency once, and how the call went.
+
+use std::fmt;
+
+use super::CircuitBreaker;
+use crate::classify::Decision;
+
+/// How a call went, as far as a breaker cares.
+///
+/// ```
+/// use steadfast::{CallOutcome, CircuitBreaker};
+/// let breaker = CircuitBreaker::default();
+/// let permit = breaker.try_acquire()?;
+/// breaker.record(permit, CallOutcome::Failure);
+/// assert_eq!(breaker.snapshot().consecutive_failures, 1);
+/// # Ok::<(), steadfast::Rejected>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The dependency answered: a success, or a failure that is not its fault.
+    Success,
+    /// The dependency failed: a transient error or a timeout.
+    Failure,
+}
+
+impl CallOutcome {
+    /// The outcome a [`Decision`] stands for: retryable decisions are failures.
+    pub(crate) fn from_decision(decision: Decision) -> Self {
+        match decision {
+            Decision::Retry | Decision::RetryUnsent | Decision::RetryAfter(_) => Self::Failure,
+            Decision::Success | Decision::Fail | Decision::RetryIfKeyed => Self::Success,
+        }
+    }
+}
+
+/// Admission to call the dependency once. Hand it back with
+/// [`CircuitBreaker::record`].
+///
+/// # Cancellation
+///
+/// Dropping a permit without recording gives back what it holds: a half-open probe
+/// slot is freed, so a cancelled call can never leave the breaker stuck half-open.
+///
+/// ```
+/// let breaker = steadfast::CircuitBreaker::default();
+/// let permit = breaker.try_acquire()?;
+/// assert!(!permit.is_probe());
+/// drop(permit); // nothing is recorded
+/// # Ok::<(), steadfast::Rejected>(())
+/// ```
+#[must_use = "a permit should be recorded with `CircuitBreaker::record`"]
+pub struct Permit {
+    pub(crate) kind: PermitKind,
+    /// When the call started, on the breaker's clock, if slow calls count.
+    pub(crate) started: Option<u64>,
+}
+
+/// What a permit admits, and what it gives back if dropped.
+pub(crate) enum PermitKind {
+    Closed { epoch: u32 },
+    Probe { breaker: CircuitBreaker, epoch: u32 },
+    Disabled,
+    Spent,
+}
+
+impl Permit {
+    /// Whether this call is a half-open probe.
+    ///
+    /// ```
+    /// let permit = steadfast::CircuitBreaker::default().try_acquire()?;
+    /// assert!(!permit.is_probe());
+    /// # Ok::<(), steadfast::Rejected>(())
+    /// ```
+    #[must_use]
+    pub fn is_probe(&self) -> bool {
+        matches!(self.kind, PermitKind::Probe { .. })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let PermitKind::Probe { breaker, epoch } =
+            std::mem::replace(&mut self.kind, PermitKind::Spent)
+        {
+            breaker.release_probe(epoch);
+        }
+    }
+}
+
+impl fmt::Debug for Permit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("probe", &self.is_probe())
+            .finish_non_exhaustive()
+    }
+}
