@@ -376,13 +376,17 @@ fn budgets(c: &mut Criterion) {
         Err(error) => panic!("benchmark budget: {error}"),
     };
     let tps = TpsBudget::new(Duration::from_secs(10), 1 << 30, 1.0);
+    // Each operation is a first attempt's deposit and a retry's withdrawal.
     let bucket_withdraw = || {
+        bucket.deposit();
         black_box(bucket.try_withdraw(RetryCause::Transient));
     };
     let ratio_withdraw = || {
+        ratio.deposit();
         black_box(ratio.try_withdraw(RetryCause::Transient));
     };
     let tps_withdraw = || {
+        tps.deposit();
         black_box(tps.withdraw());
     };
     let withdrawals: [(&str, &(dyn Fn() + Sync)); 3] = [
@@ -390,12 +394,12 @@ fn budgets(c: &mut Criterion) {
         ("steadfast_ratio", &ratio_withdraw),
         ("tower_tps_budget", &tps_withdraw),
     ];
-    let mut group = c.benchmark_group("budget_withdraw_one_thread");
+    let mut group = c.benchmark_group("budget_deposit_withdraw_one_thread");
     for (name, withdraw) in withdrawals {
         group.bench_function(name, |b| b.iter(withdraw));
     }
     group.finish();
-    let mut group = c.benchmark_group("budget_withdraw_two_threads");
+    let mut group = c.benchmark_group("budget_deposit_withdraw_two_threads");
     for (name, withdraw) in withdrawals {
         group.bench_function(name, |b| b.iter_custom(|n| two_threads(n, withdraw)));
     }

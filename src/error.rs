@@ -1,7 +1,7 @@
 //! What a call returns when retrying stops, and what a policy rejects when it is built.
 //!
 //! ```
-//! use steadfast::error::{RetryError, StopReason};
+//! use steadfast::{RetryError, StopReason};
 //!
 //! fn should_reschedule<E>(error: &RetryError<E>) -> bool {
 //!     matches!(error.reason(), StopReason::RetryAfterTooLong { .. } | StopReason::DeadlineExceeded)

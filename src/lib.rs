@@ -95,20 +95,20 @@
 )]
 
 mod attempt;
-pub mod backoff;
+mod backoff;
 mod breaker;
 mod budget;
 mod call;
 mod call_id;
 mod classify;
 mod clock;
-pub mod error;
+mod error;
 mod hook;
 mod idempotency;
 mod jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub mod layer;
+mod layer;
 mod operation;
 mod policy;
 mod retry;
@@ -129,7 +129,7 @@ pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBuc
 pub use classify::{Classify, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
-pub use classify::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
+pub use classify::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
 #[cfg(feature = "tokio")]
 pub use clock::TokioClock;
 pub use clock::{Clock, DefaultClock, StdClock};
@@ -142,7 +142,7 @@ pub use idempotency::{IDEMPOTENCY_KEY, is_idempotent_method, request_idempotency
 pub use jitter::Jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use layer::{RetryLayer, RetryRequest, RetryService};
+pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
 pub use operation::{Operation, Stateful, Stateless, retry, retry_with};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::Retry;

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use steadfast::backoff::{Backoff, Fibonacci};
+//! use steadfast::{Backoff, Fibonacci};
 //!
 //! let mut backoff = Fibonacci::new(Duration::from_millis(10));
 //! let delay = backoff.delay(4, Duration::from_secs(1), &mut steadfast::JitterRng::seeded(0));

@@ -9,7 +9,7 @@ use super::{Classify, Decision, IoErrors};
 
 /// Judges a transport error: a failure with no response at all.
 ///
-/// Closures `Fn(&E) -> Decision` implement it, as do [`RetryErrors`] (every error
+/// Closures `Fn(&E) -> Decision` implement it, as do [`RetryAllTransportErrors`] (every error
 /// transient) and [`IoErrors`] (by kind, with refused connections as
 /// [`Decision::RetryUnsent`]).
 ///
@@ -23,16 +23,16 @@ use super::{Classify, Decision, IoErrors};
 /// let classifier = HttpClassifier::new()
 ///     .errors(|e: &ClientError| if e.connect { Decision::RetryUnsent } else { Decision::Retry });
 /// ```
-pub trait JudgeError<E> {
+pub trait ClassifyError<E> {
     /// The decision for one transport error.
-    fn judge(&self, error: &E) -> Decision;
+    fn classify_error(&self, error: &E) -> Decision;
 }
 
-impl<E, F> JudgeError<E> for F
+impl<E, F> ClassifyError<E> for F
 where
     F: Fn(&E) -> Decision,
 {
-    fn judge(&self, error: &E) -> Decision {
+    fn classify_error(&self, error: &E) -> Decision {
         self(error)
     }
 }
@@ -41,21 +41,21 @@ where
 /// not [`Decision::RetryUnsent`]).
 ///
 /// ```
-/// use steadfast::{Decision, JudgeError, RetryErrors};
-/// assert_eq!(RetryErrors.judge(&"connection reset"), Decision::Retry);
+/// use steadfast::{Decision, ClassifyError, RetryAllTransportErrors};
+/// assert_eq!(RetryAllTransportErrors.classify_error(&"connection reset"), Decision::Retry);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RetryErrors;
+pub struct RetryAllTransportErrors;
 
-impl<E> JudgeError<E> for RetryErrors {
-    fn judge(&self, _: &E) -> Decision {
+impl<E> ClassifyError<E> for RetryAllTransportErrors {
+    fn classify_error(&self, _: &E) -> Decision {
         Decision::Retry
     }
 }
 
-impl JudgeError<std::io::Error> for IoErrors {
-    fn judge(&self, error: &std::io::Error) -> Decision {
-        IoErrors::judge(error)
+impl ClassifyError<std::io::Error> for IoErrors {
+    fn classify_error(&self, error: &std::io::Error) -> Decision {
+        IoErrors::decision_for(error)
     }
 }
 
@@ -93,7 +93,7 @@ impl StatusSet {
 }
 
 /// Classifies HTTP responses by status code, honouring `Retry-After`, and transport
-/// errors with a [`JudgeError`].
+/// errors with a [`ClassifyError`].
 ///
 /// # Default
 ///
@@ -105,7 +105,7 @@ impl StatusSet {
 /// | 400, 401, 403, 404, 422 and every other 4xx | fail |
 /// | other 5xx | retry: the server failed, and may not next time |
 ///
-/// Transport errors: [`RetryErrors`] (all transient). Every setting can be changed.
+/// Transport errors: [`RetryAllTransportErrors`] (all transient). Every setting can be changed.
 ///
 /// ```
 /// use http::{Response, StatusCode};
@@ -120,7 +120,7 @@ impl StatusSet {
 /// assert_eq!(classifier.classify(&not_found), Decision::Fail);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpClassifier<J = RetryErrors> {
+pub struct HttpClassifier<J = RetryAllTransportErrors> {
     retry: StatusSet,
     never: StatusSet,
     other_server_errors: Decision,
@@ -139,7 +139,7 @@ impl HttpClassifier {
             retry: StatusSet::of(&[408, 429, 500, 502, 503, 504]),
             never: StatusSet::of(&[400, 401, 403, 404, 422]),
             other_server_errors: Decision::Retry,
-            errors: RetryErrors,
+            errors: RetryAllTransportErrors,
         }
     }
 }
@@ -236,11 +236,11 @@ impl<J> HttpClassifier<J> {
     }
 }
 
-impl<B, E, J: JudgeError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
+impl<B, E, J: ClassifyError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
     fn classify(&self, outcome: &Result<Response<B>, E>) -> Decision {
         match outcome {
             Ok(response) => self.classify_response(response.status(), response.headers()),
-            Err(error) => self.errors.judge(error),
+            Err(error) => self.errors.classify_error(error),
         }
     }
 }

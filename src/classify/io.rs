@@ -87,10 +87,10 @@ impl IoErrors {
     /// ```
     /// use std::io::{Error, ErrorKind};
     /// use steadfast::{Decision, IoErrors};
-    /// assert_eq!(IoErrors::judge(&Error::from(ErrorKind::NotFound)), Decision::Fail);
+    /// assert_eq!(IoErrors::decision_for(&Error::from(ErrorKind::NotFound)), Decision::Fail);
     /// ```
     #[must_use]
-    pub fn judge(error: &io::Error) -> Decision {
+    pub fn decision_for(error: &io::Error) -> Decision {
         match error.kind() {
             kind if Self::is_unsent(kind) => Decision::RetryUnsent,
             kind if Self::is_transient(kind) => Decision::Retry,
@@ -103,7 +103,7 @@ impl<T> Classify<T, io::Error> for IoErrors {
     fn classify(&self, outcome: &Result<T, io::Error>) -> Decision {
         match outcome {
             Ok(_) => Decision::Success,
-            Err(error) => Self::judge(error),
+            Err(error) => Self::decision_for(error),
         }
     }
 }

@@ -11,7 +11,7 @@ mod http;
 mod io;
 
 #[cfg(feature = "http")]
-pub use self::http::{HttpClassifier, JudgeError, RetryErrors, parse_retry_after};
+pub use self::http::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
 pub use io::IoErrors;
 
 use std::time::Duration;

@@ -17,10 +17,15 @@
 mod operation;
 mod request;
 
-pub use operation::{ReadyCall, ServiceOperation};
+use operation::ServiceOperation;
 pub use request::RetryRequest;
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use tower_layer::Layer;
 use tower_service::Service;
@@ -32,17 +37,55 @@ use crate::{
     Policy, RetryBudget, RetryError, RetryPolicy, Sleeper, StopReason,
 };
 
-/// The future of one call through a [`RetryService`]: a [`Retry`] over the service,
-/// inline, with no allocation of its own.
-///
-/// ```
-/// use steadfast::layer::ResponseFuture;
-/// use steadfast::{Policy, RetryAnyError, TokioClock, TokioSleeper};
-///
-/// /// The future of a retried call to `S` with `Req` requests and the default settings.
-/// type Call<S, Req> = ResponseFuture<S, Req, Policy, RetryAnyError, TokioSleeper, TokioClock>;
-/// ```
-pub type ResponseFuture<Svc, Req, P, C, S, K> = Retry<ServiceOperation<Svc, Req>, P, C, (), S, K>;
+pin_project! {
+    /// The future of one call through a [`RetryService`]: a [`Retry`] over the service,
+    /// inline, with no allocation of its own.
+    ///
+    /// ```
+    /// use steadfast::{Policy, RetryAnyError, RetryServiceFuture, TokioClock, TokioSleeper};
+    ///
+    /// /// The future of a retried call to `S` with `Req` requests and the default settings.
+    /// type Call<S, Req> = RetryServiceFuture<S, Req, Policy, RetryAnyError, TokioSleeper, TokioClock>;
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct RetryServiceFuture<Svc, Req, P, C, S, K>
+    where
+        Svc: Service<Req>,
+        Svc: Clone,
+        Req: RetryRequest,
+        S: Sleeper,
+    {
+        #[pin]
+        call: Retry<ServiceOperation<Svc, Req>, P, C, (), S, K>,
+    }
+}
+
+impl<Svc, Req, P, C, S, K> Future for RetryServiceFuture<Svc, Req, P, C, S, K>
+where
+    Svc: Service<Req> + Clone,
+    Req: RetryRequest,
+    P: RetryPolicy,
+    C: Classify<Svc::Response, Svc::Error>,
+    S: Sleeper,
+    K: Clock,
+{
+    type Output = Result<Svc::Response, RetryError<Svc::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx)
+    }
+}
+
+impl<Svc, Req, P, C, S, K> fmt::Debug for RetryServiceFuture<Svc, Req, P, C, S, K>
+where
+    Svc: Service<Req> + Clone,
+    Req: RetryRequest,
+    S: Sleeper,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.call, f)
+    }
+}
 
 /// Retries calls to the service it wraps.
 ///
@@ -256,7 +299,7 @@ where
 {
     type Response = Svc::Response;
     type Error = RetryError<Svc::Error>;
-    type Future = ResponseFuture<Svc, Req, P, C, S, K>;
+    type Future = RetryServiceFuture<Svc, Req, P, C, S, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(|error| {
@@ -277,15 +320,17 @@ where
             Idempotency::NotIdempotent if config.send_keys => Idempotency::Keyed,
             declared => declared,
         };
-        Retry::configured(
-            ServiceOperation::new(service, request, config.send_keys),
-            config.policy.clone(),
-            config.classifier.clone(),
-            (),
-            config.sleeper.clone(),
-            config.clock.clone(),
-            (config.budget.clone(), config.breaker.clone()),
-            idempotency,
-        )
+        RetryServiceFuture {
+            call: Retry::configured(
+                ServiceOperation::new(service, request, config.send_keys),
+                config.policy.clone(),
+                config.classifier.clone(),
+                (),
+                config.sleeper.clone(),
+                config.clock.clone(),
+                (config.budget.clone(), config.breaker.clone()),
+                idempotency,
+            ),
+        }
     }
 }

@@ -12,15 +12,8 @@ use crate::{Attempt, Operation};
 
 /// The [`Operation`] a [`RetryService`](super::RetryService) retries: a clone of the
 /// request, sent through a clone of the inner service.
-///
-/// ```
-/// use steadfast::layer::ServiceOperation;
-///
-/// // Named in the type of a layered call's future; made by the service itself.
-/// fn operation_type<S, Req>(_: &ServiceOperation<S, Req>) {}
-/// ```
 #[derive(Debug, Clone)]
-pub struct ServiceOperation<Svc, Req> {
+pub(crate) struct ServiceOperation<Svc, Req> {
     service: Svc,
     request: Req,
     send_keys: bool,
@@ -67,15 +60,8 @@ where
 
 pin_project! {
     /// One attempt: polls the service until it is ready, then awaits its response.
-    ///
-    /// ```
-    /// use steadfast::layer::ReadyCall;
-    ///
-    /// // The future of one attempt through a layered service.
-    /// fn attempt_type<S: tower_service::Service<Req>, Req>(_: &ReadyCall<S, Req>) {}
-    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct ReadyCall<Svc, Req>
+    pub(crate) struct ReadyCall<Svc, Req>
     where
         Svc: Service<Req>,
     {
