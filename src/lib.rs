@@ -149,7 +149,7 @@ pub use retry::Retry;
 pub use rng::JitterRng;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;
-pub use sleep::{DefaultSleeper, NoSleeper, Sleeper};
+pub use sleep::{DefaultSleeper, NoSleeper, NoSleeperChosen, Sleeper};
 
 // The README's code is compiled and run with the doc tests, so it never rots.
 #[cfg(doctest)]

@@ -57,6 +57,15 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// assert_eq!(err.attempts(), 4);
 /// # }
 /// ```
+///
+/// A builder is not a policy until it is built; the compiler says so:
+///
+/// ```compile_fail
+/// use steadfast::{retry, Exponential, Policy};
+/// // error: `PolicyBuilder<Exponential>` is not a retry policy
+/// //  note: a `PolicyBuilder` becomes a `Policy` with `.build()?`
+/// let call = retry(|_| async { Ok::<_, ()>(()) }).with(Policy::builder(Exponential::default()));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a retry policy",
     label = "expected a policy here",

@@ -441,7 +441,7 @@ where
     P: RetryPolicy,
     C: Classify<Op::Ok, Op::Err>,
     H: OnRetry<Op::Ok, Op::Err>,
-    S: Sleeper,
+    S: Sleeper<Sleep: Future<Output = ()>>,
     K: Clock,
 {
     type Output = Result<Op::Ok, RetryError<Op::Err>>;
@@ -523,7 +523,7 @@ where
     P: RetryPolicy,
     C: Classify<Op::Ok, Op::Err>,
     H: OnRetry<Op::Ok, Op::Err>,
-    S: Sleeper,
+    S: Sleeper<Sleep: Future<Output = ()>>,
     K: Clock,
 {
     /// Starts the next attempt (the first, when `last` is `None`), or waits for the

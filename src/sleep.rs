@@ -1,6 +1,5 @@
 //! How a call waits between attempts.
 
-use std::future::Future;
 use std::time::Duration;
 
 /// Creates the timers a call waits on: between attempts, and for attempt timeouts.
@@ -33,8 +32,9 @@ use std::time::Duration;
     note = "with the `tokio` feature the default is `TokioSleeper`; otherwise choose one with `.sleeper(...)`"
 )]
 pub trait Sleeper {
-    /// The timer future.
-    type Sleep: Future<Output = ()>;
+    /// The timer future. (The bound `Future<Output = ()>` is checked where a call is
+    /// polled, so that [`NoSleeper`] can stand in until a sleeper is chosen.)
+    type Sleep;
 
     /// A future that completes after `delay`.
     fn sleep(&self, delay: Duration) -> Self::Sleep;
@@ -65,15 +65,41 @@ impl Sleeper for TokioSleeper {
     }
 }
 
-/// Stands in for a sleeper when the `tokio` feature is off. It is not a [`Sleeper`],
-/// so a call cannot be awaited until one is chosen with
-/// [`Retry::sleeper`](crate::Retry::sleeper).
+/// Stands in for a sleeper when the `tokio` feature is off. Its timers are
+/// [`NoSleeperChosen`], which is not a future, so a call cannot be awaited or polled
+/// until a sleeper is chosen with [`Retry::sleeper`](crate::Retry::sleeper): the
+/// mistake is a compile error, never a failure in the middle of an outage.
 ///
 /// ```
 /// let placeholder = steadfast::NoSleeper;
 /// ```
+///
+/// ```compile_fail
+/// # async fn run() {
+/// // error: `NoSleeperChosen` is not a future
+/// let _ = steadfast::retry(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::NoSleeper).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NoSleeper;
+
+/// The timer of [`NoSleeper`]: not a future, so that a call without a sleeper does not
+/// compile ("`NoSleeperChosen` is not a future": choose one with `.sleeper(...)`).
+///
+/// ```
+/// use steadfast::Sleeper;
+/// let _unusable: steadfast::NoSleeperChosen = steadfast::NoSleeper.sleep(std::time::Duration::ZERO);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSleeperChosen(());
+
+impl Sleeper for NoSleeper {
+    type Sleep = NoSleeperChosen;
+
+    fn sleep(&self, _: Duration) -> Self::Sleep {
+        NoSleeperChosen(())
+    }
+}
 
 /// The sleeper a call uses unless told otherwise: [`TokioSleeper`] with the `tokio`
 /// feature, else [`NoSleeper`] (which must be replaced).

@@ -783,3 +783,124 @@ async fn a_probe_from_an_earlier_half_open_spell_cannot_free_a_later_slot() {
     breaker.record(new_probe, CallOutcome::Success);
     assert_eq!(breaker.snapshot().probes_in_flight, 0);
 }
+
+/// Issue: when a half-open breaker gave its one probe to one waiter, the others were
+/// refused with no wait time and stopped at once, their deadline almost untouched.
+#[tokio::test(start_paused = true)]
+async fn waiters_outlast_a_half_open_breaker_within_their_deadline() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(3)
+        .without_failure_rate()
+        .open_for(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let backend_calls = std::sync::Arc::new(AtomicU32::new(0));
+    let policy = Policy::builder(steadfast::Constant::new(Duration::from_millis(10)))
+        .jitter(steadfast::Jitter::none())
+        .max_attempts(u32::MAX)
+        .max_elapsed(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let backend_calls = backend_calls.clone();
+            tokio::spawn(
+                retry(move |_| {
+                    // The backend takes 5 ms to answer, fails its first 10 calls, then
+                    // recovers.
+                    let n = backend_calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        if n < 10 { Err("unavailable") } else { Ok(n) }
+                    }
+                })
+                .with(policy.clone())
+                .breaker(&breaker),
+            )
+        })
+        .collect();
+    let mut succeeded = 0;
+    for call in calls {
+        if let Ok(Ok(_)) = call.await {
+            succeeded += 1;
+        }
+    }
+    assert_eq!(succeeded, 20, "every call outlasted the outage");
+    assert_eq!(
+        backend_calls.load(Ordering::SeqCst),
+        30,
+        "10 failures, then one success per call"
+    );
+    assert_eq!(breaker.state(), BreakerState::Closed);
+}
+
+/// Issue: a failed probe could be lost when its compare-and-swap raced another probe
+/// being admitted or released, leaving the breaker half-open with a slot held by no
+/// one. Four threads hold the four probe slots; one fails while the others release.
+#[test]
+fn a_failed_probe_always_reopens_and_no_slot_leaks() {
+    for round in 0..2_000 {
+        let clock = ManualClock::new();
+        let breaker = CircuitBreaker::builder()
+            .consecutive_failures(1)
+            .without_failure_rate()
+            .open_for(Duration::from_millis(1))
+            .half_open_probes(4, 4)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+        clock.advance(Duration::from_millis(2));
+        let start = std::sync::Barrier::new(4);
+        let end = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let (breaker, start, end) = (&breaker, &start, &end);
+                scope.spawn(move || {
+                    start.wait();
+                    let permit = breaker.try_acquire().expect("four slots for four probes");
+                    assert!(permit.is_probe());
+                    end.wait();
+                    if thread == 0 {
+                        breaker.record(permit, CallOutcome::Failure);
+                    } else {
+                        drop(permit);
+                    }
+                });
+            }
+        });
+        let snapshot = breaker.snapshot();
+        assert_eq!(snapshot.state, BreakerState::Open, "round {round}");
+        assert_eq!(snapshot.probes_in_flight, 0, "round {round}");
+    }
+}
+
+/// Issue: a wait for the breaker was raised to a 1 ms floor after it was checked
+/// against the deadline, so a call with 700 µs left slept past it.
+#[tokio::test(start_paused = true)]
+async fn no_breaker_wait_ends_past_the_deadline() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_for(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+    tokio::time::advance(Duration::from_micros(990)).await;
+    let start = tokio::time::Instant::now();
+    let policy = Policy::builder(steadfast::Constant::new(Duration::ZERO))
+        .max_elapsed(Duration::from_micros(700))
+        .build()
+        .unwrap();
+    let mut attempts = 0;
+    let err = retry(|_| {
+        attempts += 1;
+        async { Ok::<_, ()>(()) }
+    })
+    .with(policy)
+    .breaker(&breaker)
+    .await
+    .unwrap_err();
+    assert!(matches!(err.reason(), StopReason::BreakerOpen { .. }));
+    assert_eq!((err.attempts(), attempts), (0, 0));
+    assert_eq!(start.elapsed(), Duration::ZERO, "stopped at once, no sleep");
+}

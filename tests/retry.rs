@@ -565,3 +565,75 @@ async fn a_conflict_is_retried_only_with_a_key() {
         assert_eq!(err.attempts(), attempts, "{idempotency:?}");
     }
 }
+
+/// Issue: zero-delay retries ran inside one `poll`, so a call with many attempts held
+/// its worker and could not be cancelled by a timeout or `select!` around it.
+#[test]
+fn immediate_retries_yield_to_the_scheduler() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    struct Count(AtomicU32);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let wakes = Arc::new(Count(AtomicU32::new(0)));
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut attempts = 0_u32;
+    let attempts_seen = std::cell::Cell::new(0_u32);
+    let mut call = Box::pin(
+        retry(|_| {
+            attempts += 1;
+            attempts_seen.set(attempts);
+            async { Err::<(), _>("busy") }
+        })
+        .with(support::constant(Duration::ZERO, 10_000))
+        .sleeper(support::Instant0),
+    );
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    // 32 attempts in one poll, then a yield with a wake-up.
+    assert_eq!(attempts_seen.get(), 32);
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert!(call.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(attempts_seen.get(), 64);
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_around_immediate_retries_cancels_them() {
+    let mut attempts = 0_u32;
+    let call = retry(|_| {
+        attempts += 1;
+        async { Err::<(), _>("busy") }
+    })
+    .with(support::constant(Duration::ZERO, u32::MAX));
+    let outcome = tokio::select! {
+        result = call => Some(result),
+        () = tokio::task::yield_now() => None,
+    };
+    assert!(
+        outcome.is_none(),
+        "the other branch ran while the call retried"
+    );
+    assert!((32..1_000).contains(&attempts), "{attempts}");
+}
+
+#[tokio::test]
+async fn a_call_is_a_future_as_it_is() {
+    use tracing::Instrument;
+    let call = retry(|attempt| async move { Ok::<_, ()>(attempt.number()) });
+    let spawned = tokio::spawn(call.instrument(tracing::info_span!("call")));
+    assert_eq!(spawned.await.unwrap(), Ok(1));
+    let (a, b) = tokio::join!(
+        retry(|_| async { Ok::<_, ()>(1) }),
+        retry(|_| async { Ok::<_, ()>(2) })
+    );
+    assert_eq!((a, b), (Ok(1), Ok(2)));
+}

@@ -66,7 +66,7 @@ where
     Req: RetryRequest,
     P: RetryPolicy,
     C: Classify<Svc::Response, Svc::Error>,
-    S: Sleeper,
+    S: Sleeper<Sleep: Future<Output = ()>>,
     K: Clock,
 {
     type Output = Result<Svc::Response, RetryError<Svc::Error>>;
@@ -294,7 +294,7 @@ where
     Req: RetryRequest,
     P: RetryPolicy + Clone,
     C: Classify<Svc::Response, Svc::Error> + Clone,
-    S: Sleeper + Clone,
+    S: Sleeper<Sleep: Future<Output = ()>> + Clone,
     K: Clock + Clone,
 {
     type Response = Svc::Response;
