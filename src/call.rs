@@ -69,6 +69,7 @@ pub(crate) enum Next {
 impl Call {
     /// A call starting now. The clock is read only if a deadline or an attempt
     /// timeout needs a starting point; otherwise it starts before the first sleep.
+    #[inline]
     pub(crate) fn begin<P: RetryPolicy + ?Sized, K: Clock + ?Sized>(policy: &P, clock: &K) -> Self {
         let timed = policy.max_elapsed().is_some() || policy.attempt_timeout().is_some();
         Self {
@@ -85,6 +86,7 @@ impl Call {
     }
 
     /// Time since the clock started (zero before it has).
+    #[inline]
     pub(crate) fn elapsed<K: Clock + ?Sized>(&self, clock: &K) -> Duration {
         self.started.map_or(Duration::ZERO, |started| {
             clock.now().saturating_duration_since(started)
@@ -102,6 +104,7 @@ impl Call {
     /// Whether the next attempt may start `elapsed` into the call: never with no time
     /// left before the deadline (a timer may fire late; the attempt would have none).
     /// This is the one place the deadline is checked before an attempt.
+    #[inline]
     pub(crate) fn may_start<P: RetryPolicy + ?Sized>(
         policy: &P,
         elapsed: Duration,
@@ -113,12 +116,14 @@ impl Call {
     }
 
     /// The context of the attempt that starts now, counted as started.
+    #[inline]
     pub(crate) fn next_attempt(&mut self, elapsed: Duration) -> Attempt {
         self.attempts = self.attempts.saturating_add(1);
         Attempt::new(self.attempts, elapsed, self.id)
     }
 
     /// How long the attempt starting `elapsed` into the call may run.
+    #[inline]
     pub(crate) fn limit<P: RetryPolicy + ?Sized>(policy: &P, elapsed: Duration) -> Option<Limit> {
         schedule::attempt_limit(policy, elapsed).map(|(after, deadline)| Limit { after, deadline })
     }
@@ -174,6 +179,7 @@ impl Call {
     /// What follows an attempt that ended `elapsed` into the call: finish, stop, or
     /// retry after a delay. `can_start` says whether the operation can run another
     /// attempt at all (a stateful one cannot after its state was dropped).
+    #[inline]
     pub(crate) fn after<P: RetryPolicy + ?Sized>(
         &mut self,
         policy: &mut P,

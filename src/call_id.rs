@@ -47,6 +47,7 @@ fn secret() -> &'static [u8; 32] {
 
 impl CallId {
     /// A fresh name, for a call that is starting.
+    #[inline]
     pub(crate) fn next() -> Self {
         THIS_THREAD
             .try_with(|cell| {
@@ -68,6 +69,7 @@ impl CallId {
     /// 64 bits to seed the call's jitter: different for every call and every process,
     /// and cheap (a few multiplications), since a failed attempt of a call with a
     /// zero delay must cost next to nothing. Jitter needs spread, not secrecy.
+    #[inline]
     pub(crate) fn jitter_seed(self) -> u64 {
         let mut process = [0_u8; 8];
         process.copy_from_slice(&secret()[24..]);

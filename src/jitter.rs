@@ -108,6 +108,7 @@ impl Jitter {
     /// assert!(d >= cap / 2 && d <= cap);
     /// # Ok::<(), steadfast::ConfigError>(())
     /// ```
+    #[inline]
     pub fn apply(&self, delay: Duration, cap: Duration, rng: &mut JitterRng) -> Duration {
         let delay = delay.min(cap);
         match self.kind {

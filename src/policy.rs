@@ -13,6 +13,7 @@ use crate::rng::JitterRng;
 /// future rather than an `Option<Duration>`'s 16.
 const NONE: u64 = u64::MAX;
 
+#[inline]
 fn optional(nanos: u64) -> Option<Duration> {
     (nanos != NONE).then(|| Duration::from_nanos(nanos))
 }
@@ -189,6 +190,7 @@ impl<B: Backoff> Policy<B> {
 }
 
 impl<B: Backoff> RetryPolicy for Policy<B> {
+    #[inline]
     fn start(&mut self, entropy: u64) {
         let seed = if self.config.seeded {
             self.config.seed
@@ -199,6 +201,7 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
         self.config.backoff.reset();
     }
 
+    #[inline]
     fn next_delay(&mut self, failed_attempt: u32) -> Option<Duration> {
         if failed_attempt >= self.config.max_attempts {
             return None;
@@ -211,14 +214,17 @@ impl<B: Backoff> RetryPolicy for Policy<B> {
         Some(self.config.jitter.apply(delay, cap, &mut self.rng))
     }
 
+    #[inline]
     fn max_elapsed(&self) -> Option<Duration> {
         optional(self.config.max_elapsed)
     }
 
+    #[inline]
     fn attempt_timeout(&self) -> Option<Duration> {
         optional(self.config.attempt_timeout)
     }
 
+    #[inline]
     fn max_retry_after(&self) -> Duration {
         Duration::from_nanos(self.config.max_retry_after)
     }

@@ -492,25 +492,30 @@ where
                 #[allow(clippy::panic)]
                 StateProj::Done => panic!("`Retry` polled after completion"),
             };
-            match flow {
-                Flow::Continue => {}
-                Flow::Retry(delay, last) if delay.is_zero() => {
-                    // A zero delay retries without arming a timer (which would cost a
-                    // whole timer tick), but only so many times in one poll.
-                    state.set(State::Yielded { last: Some(last) });
-                    immediate = immediate.saturating_add(1);
-                    if immediate >= IMMEDIATE_RETRIES_PER_POLL {
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
+            let mut flow = flow;
+            loop {
+                match flow {
+                    Flow::Continue => break,
+                    Flow::Retry(delay, last) if delay.is_zero() => {
+                        // A zero delay retries without arming a timer (which would cost
+                        // a whole timer tick), but only so many times in one poll.
+                        immediate = immediate.saturating_add(1);
+                        if immediate >= IMMEDIATE_RETRIES_PER_POLL {
+                            state.set(State::Yielded { last: Some(last) });
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        flow = parts.begin(Some(last), timer.as_mut(), state.as_mut());
                     }
-                }
-                Flow::Retry(delay, last) => {
-                    timer.set(Some(parts.sleeper.sleep(delay)));
-                    state.set(State::Sleeping { last: Some(last) });
-                }
-                Flow::Done(last, reason, attempts) => {
-                    state.set(State::Done);
-                    return Poll::Ready(conclude(last, reason, attempts));
+                    Flow::Retry(delay, last) => {
+                        timer.set(Some(parts.sleeper.sleep(delay)));
+                        state.set(State::Sleeping { last: Some(last) });
+                        break;
+                    }
+                    Flow::Done(last, reason, attempts) => {
+                        state.set(State::Done);
+                        return Poll::Ready(conclude(last, reason, attempts));
+                    }
                 }
             }
         }
@@ -528,6 +533,7 @@ where
 {
     /// Starts the next attempt (the first, when `last` is `None`), or waits for the
     /// breaker, or ends the call.
+    #[inline(always)]
     fn begin(
         &mut self,
         last: Option<Ended<Op::Ok, Op::Err>>,
@@ -584,6 +590,7 @@ where
     }
 
     /// Judges the attempt that just ended and decides what follows.
+    #[inline(always)]
     fn judge(
         &mut self,
         ended: Ended<Op::Ok, Op::Err>,

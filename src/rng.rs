@@ -36,6 +36,7 @@ impl JitterRng {
     /// let _ = rng.next_u64();
     /// ```
     #[must_use]
+    #[inline]
     pub const fn seeded(seed: u64) -> Self {
         Self { state: seed }
     }
@@ -46,6 +47,7 @@ impl JitterRng {
     /// let mut rng = steadfast::JitterRng::seeded(1);
     /// assert_ne!(rng.next_u64(), rng.next_u64());
     /// ```
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -61,6 +63,7 @@ impl JitterRng {
     /// let x = rng.between(10, 20);
     /// assert!((10..=20).contains(&x));
     /// ```
+    #[inline]
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         let span = u128::from(hi.wrapping_sub(lo)).saturating_add(1);
@@ -79,6 +82,7 @@ impl JitterRng {
     /// let d = rng.duration_between(Duration::from_millis(5), Duration::from_millis(9));
     /// assert!(d >= Duration::from_millis(5) && d <= Duration::from_millis(9));
     /// ```
+    #[inline]
     pub fn duration_between(&mut self, lo: Duration, hi: Duration) -> Duration {
         let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
         let span = hi.saturating_sub(lo);

@@ -16,6 +16,7 @@ pub(crate) enum Verdict {
     Stop(StopReason),
 }
 
+#[inline]
 pub(crate) fn judge(decision: Decision, idempotency: Idempotency) -> Verdict {
     let repeatable = idempotency != Idempotency::NotIdempotent;
     match decision {
@@ -38,6 +39,7 @@ pub(crate) enum Next {
 
 /// Chooses the delay after transient failure number `failed_attempt`, `elapsed` into the
 /// call, given the server's hint if it sent one.
+#[inline]
 pub(crate) fn after_failure<P: RetryPolicy + ?Sized>(
     policy: &mut P,
     failed_attempt: u32,
@@ -70,6 +72,7 @@ pub(crate) fn after_failure<P: RetryPolicy + ?Sized>(
 
 /// How long the next attempt may run, and whether that limit is the call's deadline
 /// (which ends the call) rather than the per-attempt timeout (which allows a retry).
+#[inline]
 pub(crate) fn attempt_limit<P: RetryPolicy + ?Sized>(
     policy: &P,
     elapsed: Duration,

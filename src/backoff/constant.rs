@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::clock::nanos;
+
 use super::Backoff;
 use crate::JitterRng;
 
@@ -17,7 +19,8 @@ use crate::JitterRng;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Constant {
-    delay: Duration,
+    // Nanoseconds: a call carries its policy, so every byte counts.
+    delay: u64,
 }
 
 impl Constant {
@@ -28,12 +31,15 @@ impl Constant {
     /// ```
     #[must_use]
     pub const fn new(delay: Duration) -> Self {
-        Self { delay }
+        Self {
+            delay: nanos(delay),
+        }
     }
 }
 
 impl Backoff for Constant {
+    #[inline]
     fn delay(&mut self, _retry: u32, cap: Duration, _rng: &mut JitterRng) -> Duration {
-        self.delay.min(cap)
+        Duration::from_nanos(self.delay).min(cap)
     }
 }

@@ -22,7 +22,8 @@ use crate::{ConfigError, JitterRng};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Exponential {
-    base: Duration,
+    // Nanoseconds: a call carries its policy, so every byte counts.
+    base: u64,
     factor: f64,
 }
 
@@ -34,7 +35,10 @@ impl Exponential {
     /// ```
     #[must_use]
     pub const fn new(base: Duration) -> Self {
-        Self { base, factor: 2.0 }
+        Self {
+            base: nanos(base),
+            factor: 2.0,
+        }
     }
 
     /// Multiplies by `factor` instead of 2. It must be finite and not negative, which
@@ -65,14 +69,15 @@ impl Default for Exponential {
 }
 
 impl Backoff for Exponential {
+    #[inline]
     fn delay(&mut self, retry: u32, cap: Duration, _rng: &mut JitterRng) -> Duration {
-        if self.base.is_zero() {
+        if self.base == 0 {
             return Duration::ZERO;
         }
         let exponent = f64::from(retry.saturating_sub(1));
         // In floating point the product saturates to infinity instead of overflowing;
         // the comparison with the cap then settles it. Powers of two stay exact.
-        let delay = nanos(self.base) as f64 * self.factor.powf(exponent);
+        let delay = self.base as f64 * self.factor.powf(exponent);
         let cap_nanos = nanos(cap);
         if delay.is_nan() || delay >= cap_nanos as f64 {
             return cap.min(Duration::from_nanos(cap_nanos));

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::clock::nanos;
+
 use super::{Backoff, scaled};
 use crate::JitterRng;
 
@@ -19,7 +21,8 @@ use crate::JitterRng;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fibonacci {
-    base: Duration,
+    // Nanoseconds: a call carries its policy, so every byte counts.
+    base: u64,
 }
 
 impl Fibonacci {
@@ -30,7 +33,7 @@ impl Fibonacci {
     /// ```
     #[must_use]
     pub const fn new(base: Duration) -> Self {
-        Self { base }
+        Self { base: nanos(base) }
     }
 }
 
@@ -48,8 +51,9 @@ fn fibonacci(n: u32) -> u64 {
 }
 
 impl Backoff for Fibonacci {
+    #[inline]
     fn delay(&mut self, retry: u32, cap: Duration, _rng: &mut JitterRng) -> Duration {
-        scaled(self.base, fibonacci(retry)).min(cap)
+        scaled(Duration::from_nanos(self.base), fibonacci(retry)).min(cap)
     }
 }
 

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::clock::nanos;
+
 use super::{Backoff, scaled};
 use crate::JitterRng;
 
@@ -17,8 +19,9 @@ use crate::JitterRng;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Linear {
-    base: Duration,
-    step: Duration,
+    // Nanoseconds: a call carries its policy, so every byte counts.
+    base: u64,
+    step: u64,
 }
 
 impl Linear {
@@ -29,7 +32,10 @@ impl Linear {
     /// ```
     #[must_use]
     pub const fn new(base: Duration) -> Self {
-        Self { base, step: base }
+        Self {
+            base: nanos(base),
+            step: nanos(base),
+        }
     }
 
     /// Grows by `step` per retry instead of by `base`.
@@ -44,14 +50,20 @@ impl Linear {
     /// ```
     #[must_use]
     pub const fn step(mut self, step: Duration) -> Self {
-        self.step = step;
+        self.step = nanos(step);
         self
     }
 }
 
 impl Backoff for Linear {
+    #[inline]
     fn delay(&mut self, retry: u32, cap: Duration, _rng: &mut JitterRng) -> Duration {
-        let growth = scaled(self.step, u64::from(retry.saturating_sub(1)));
-        self.base.saturating_add(growth).min(cap)
+        let growth = scaled(
+            Duration::from_nanos(self.step),
+            u64::from(retry.saturating_sub(1)),
+        );
+        Duration::from_nanos(self.base)
+            .saturating_add(growth)
+            .min(cap)
     }
 }

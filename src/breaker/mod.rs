@@ -260,6 +260,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn started(&self) -> Option<u64> {
         self.inner.settings.slow_call.map(|_| self.now())
     }
@@ -286,6 +287,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), BreakerState::Open);
     /// # Ok::<(), steadfast::ConfigError>(())
     /// ```
+    #[inline]
     pub fn record(&self, mut permit: Permit, outcome: CallOutcome) {
         let kind = std::mem::replace(&mut permit.kind, PermitKind::Spent);
         let slow = match (permit.started, self.inner.settings.slow_call) {
@@ -302,6 +304,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn record_closed(&self, epoch: u32, failed: bool) {
         let inner = &*self.inner;
         let word = inner.machine.load();

@@ -212,6 +212,7 @@ impl RetryBudget {
     /// assert_eq!(budget.snapshot().balance, 1.0);
     /// # Ok::<(), steadfast::ConfigError>(())
     /// ```
+    #[inline]
     pub fn deposit(&self) {
         if let Kind::Ratio(ratio) = &self.inner.kind {
             ratio.deposit();
