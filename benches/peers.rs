@@ -345,6 +345,12 @@ fn breakers(c: &mut Criterion) {
     assert!(steadfast.try_acquire().is_err());
     assert!(failsafe.call(|| Ok::<_, ()>(())).is_err());
     assert!(recloser.call(|| Ok::<_, ()>(())).is_err());
+    let mut group = c.benchmark_group("breaker_rejection_when_open_two_threads");
+    let reject = || {
+        black_box(steadfast.try_acquire().is_err());
+    };
+    group.bench_function("steadfast", |b| b.iter_custom(|n| two_threads(n, &reject)));
+    group.finish();
     let mut group = c.benchmark_group("breaker_rejection_when_open");
     group.bench_function("steadfast", |b| {
         b.iter(|| black_box(steadfast.try_acquire().is_err()))
@@ -398,6 +404,14 @@ fn budgets(c: &mut Criterion) {
     for (name, withdraw) in withdrawals {
         group.bench_function(name, |b| b.iter(withdraw));
     }
+    group.finish();
+    // Deposits alone: every call makes one, so they must not contend.
+    let deposit = || ratio.deposit();
+    let mut group = c.benchmark_group("budget_deposit_only");
+    group.bench_function("steadfast_ratio_one_thread", |b| b.iter(deposit));
+    group.bench_function("steadfast_ratio_two_threads", |b| {
+        b.iter_custom(|n| two_threads(n, &deposit))
+    });
     group.finish();
     let mut group = c.benchmark_group("budget_deposit_withdraw_two_threads");
     for (name, withdraw) in withdrawals {

@@ -22,7 +22,8 @@ mod token_bucket;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::stripe::Striped;
+use crate::sync::Arc;
 use crate::{Clock, ConfigError, DefaultClock};
 use ratio::{MILLI, Ratio};
 use token_bucket::TokenBucket;
@@ -140,8 +141,9 @@ struct Inner {
     costs: Costs,
     clock: Box<dyn Clock + Send + Sync>,
     origin: Instant,
-    granted: AtomicU64,
-    denied: AtomicU64,
+    // Striped: every retry of every thread counts itself here.
+    granted: Striped,
+    denied: Striped,
 }
 
 #[derive(Debug)]
@@ -199,11 +201,11 @@ impl RetryBudget {
     ///
     /// Every call deposits, so a deposit reads no clock and writes only to the calling
     /// thread's own counter cell: threads sharing a budget never contend on it. The
-    /// deposits are dated when the budget is next read (a withdrawal or a snapshot),
-    /// all at that moment if the last reading was at most a window ago, otherwise the
-    /// share of a window that falls inside it, as if spread evenly since. So a deposit
-    /// may outlive its window by as long as the budget went unread, which is never
-    /// long while calls are failing.
+    /// deposits are dated when the budget next needs them (a withdrawal that the
+    /// deposits dated so far cannot pay for, or a snapshot): all at that moment if the
+    /// last dating was at most a window ago, otherwise the share of a window that
+    /// falls inside it, as if spread evenly since. So a deposit may outlive its window
+    /// by as long as it waited to be dated.
     ///
     /// ```
     /// let budget = steadfast::RetryBudget::ratio(0.5).min_per_second(0.0).build()?;
@@ -247,7 +249,7 @@ impl RetryBudget {
         } else {
             &inner.denied
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.add(1);
         if !granted {
             tracing::debug!(cause = ?cause, "retry budget exhausted");
         }
@@ -274,8 +276,8 @@ impl RetryBudget {
         };
         BudgetSnapshot {
             balance,
-            granted: self.inner.granted.load(Ordering::Relaxed),
-            denied: self.inner.denied.load(Ordering::Relaxed),
+            granted: self.inner.granted.sum(),
+            denied: self.inner.denied.sum(),
         }
     }
 }
@@ -299,8 +301,8 @@ impl RetryBudget {
             costs,
             clock,
             origin,
-            granted: AtomicU64::new(0),
-            denied: AtomicU64::new(0),
+            granted: Striped::default(),
+            denied: Striped::default(),
         };
         Self {
             inner: Arc::new(inner),

@@ -3,8 +3,8 @@
 //! Deposits (first attempts) and withdrawals (retries) are kept in two windowed sums
 //! (see [`crate::window`]) and expire a window after they are dated. A deposit is made
 //! by every call, so it only adds to the calling thread's own counter cell, without a
-//! clock; the deposits are dated when the budget is next read (a withdrawal or a
-//! snapshot), see [`Undated`]. A withdrawal is one compare-and-swap on the running
+//! clock; the deposits are dated when the budget next needs them (a withdrawal that
+//! the deposits dated so far cannot pay for, or a snapshot), see [`Undated`]. A withdrawal is one compare-and-swap on the running
 //! total of withdrawals, checked against the deposits, so two threads can never both
 //! spend the last token.
 
@@ -60,11 +60,14 @@ impl Ratio {
 
     /// Spends `cost_milli` at `now` if the window's allowance covers it.
     pub(crate) fn try_withdraw(&self, cost_milli: u32, now: u64) -> bool {
-        let generation = self.generation(now);
-        let allowance = self.allowance_milli();
-        let granted = self
-            .withdrawals
-            .add_to_total_if(u64::from(cost_milli), |after| after as f64 <= allowance);
+        // Deposits already dated usually suffice; the others are dated (which sums
+        // every thread's counter) only when they are needed.
+        let mut generation = self.slots.advance(now, [&self.deposits, &self.withdrawals]);
+        let mut granted = self.spend(cost_milli);
+        if !granted {
+            generation = self.generation(now);
+            granted = self.spend(cost_milli);
+        }
         if !granted {
             return false;
         }
@@ -72,6 +75,13 @@ impl Ratio {
         // errs towards fewer retries, never more.
         let _ = self.withdrawals.record(generation, cost_milli);
         true
+    }
+
+    /// Takes `cost_milli` from the window's allowance if it has that much left.
+    fn spend(&self, cost_milli: u32) -> bool {
+        let allowance = self.allowance_milli();
+        self.withdrawals
+            .add_to_total_if(u64::from(cost_milli), |after| after as f64 <= allowance)
     }
 
     /// Tokens available at `now`.
