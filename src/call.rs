@@ -62,8 +62,13 @@ pub(crate) enum Next {
     Finish,
     /// Stop retrying, for this reason.
     Stop(StopReason),
-    /// Try again after `delay`, paying the budget for a retry of this cause.
-    Retry { delay: Duration, cause: RetryCause },
+    /// Try again after `delay`, paying the budget for a retry of this cause;
+    /// `elapsed` into the call.
+    Retry {
+        delay: Duration,
+        cause: RetryCause,
+        elapsed: Duration,
+    },
 }
 
 impl Call {
@@ -176,9 +181,10 @@ impl Call {
         Ok(wait)
     }
 
-    /// What follows an attempt that ended `elapsed` into the call: finish, stop, or
-    /// retry after a delay. `can_start` says whether the operation can run another
-    /// attempt at all (a stateful one cannot after its state was dropped).
+    /// What follows an attempt: finish, stop, or retry after a delay. `can_start` says
+    /// whether the operation can run another attempt at all (a stateful one cannot
+    /// after its state was dropped). `elapsed` reads the time into the call, and is
+    /// called only when a retry needs it: a call that finishes reads no clock here.
     #[inline]
     pub(crate) fn after<P: RetryPolicy + ?Sized>(
         &mut self,
@@ -186,7 +192,7 @@ impl Call {
         idempotency: Idempotency,
         ending: Ending,
         can_start: bool,
-        elapsed: Duration,
+        elapsed: impl FnOnce() -> Duration,
     ) -> Next {
         let decision = match ending {
             Ending::TimedOut(Limit { deadline: true, .. }) => {
@@ -203,10 +209,12 @@ impl Call {
             Verdict::Retry(hint) => hint,
         };
         self.seed(policy);
+        let elapsed = elapsed();
         match schedule::after_failure(policy, self.attempts, elapsed, hint) {
             schedule::Next::Stop(reason) => Next::Stop(reason),
             schedule::Next::Retry(delay) => Next::Retry {
                 delay,
+                elapsed,
                 cause: match (ending, hint) {
                     (Ending::TimedOut(_), _) => RetryCause::TimedOut,
                     (_, Some(_)) => RetryCause::Throttled,
@@ -286,21 +294,20 @@ mod tests {
         call.next_attempt(Duration::ZERO);
         let retry = Ending::Finished(Decision::Retry);
         assert_eq!(
-            call.after(
-                &mut policy,
-                Idempotency::Idempotent,
-                retry,
-                true,
+            call.after(&mut policy, Idempotency::Idempotent, retry, true, || {
                 Duration::ZERO
-            ),
+            }),
             Next::Retry {
                 delay: ms(100),
-                cause: RetryCause::Transient
+                cause: RetryCause::Transient,
+                elapsed: Duration::ZERO,
             }
         );
         call.next_attempt(ms(100));
         assert_eq!(
-            call.after(&mut policy, Idempotency::Idempotent, retry, true, ms(100)),
+            call.after(&mut policy, Idempotency::Idempotent, retry, true, || ms(
+                100
+            )),
             Next::Stop(StopReason::AttemptsExhausted)
         );
     }
@@ -316,7 +323,7 @@ mod tests {
                 Idempotency::Idempotent,
                 Ending::Finished(decision),
                 true,
-                Duration::ZERO,
+                || Duration::ZERO,
             );
             assert_eq!(next, Next::Finish);
         }
@@ -333,14 +340,19 @@ mod tests {
             deadline: false,
         });
         assert_eq!(
-            call.after(&mut policy, Idempotency::Idempotent, timeout, true, ms(50)),
+            call.after(&mut policy, Idempotency::Idempotent, timeout, true, || ms(
+                50
+            )),
             Next::Retry {
                 delay: ms(100),
-                cause: RetryCause::TimedOut
+                cause: RetryCause::TimedOut,
+                elapsed: ms(50),
             }
         );
         assert_eq!(
-            call.after(&mut policy, Idempotency::Idempotent, timeout, false, ms(50)),
+            call.after(&mut policy, Idempotency::Idempotent, timeout, false, || ms(
+                50
+            )),
             Next::Stop(StopReason::StateLost)
         );
         let deadline = Ending::TimedOut(Limit {
@@ -348,7 +360,9 @@ mod tests {
             deadline: true,
         });
         assert_eq!(
-            call.after(&mut policy, Idempotency::Idempotent, deadline, true, ms(50)),
+            call.after(&mut policy, Idempotency::Idempotent, deadline, true, || ms(
+                50
+            )),
             Next::Stop(StopReason::DeadlineExceeded)
         );
     }
@@ -365,11 +379,12 @@ mod tests {
                 Idempotency::Idempotent,
                 throttled,
                 true,
-                Duration::ZERO
+                || Duration::ZERO
             ),
             Next::Retry {
                 delay: ms(700),
-                cause: RetryCause::Throttled
+                cause: RetryCause::Throttled,
+                elapsed: Duration::ZERO,
             }
         );
         assert_eq!(
@@ -378,7 +393,7 @@ mod tests {
                 Idempotency::NotIdempotent,
                 throttled,
                 true,
-                Duration::ZERO
+                || Duration::ZERO
             ),
             Next::Stop(StopReason::NotIdempotent)
         );

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Decision;
+use crate::classify::Decision;
 
 /// What happened before a retry: passed to [`OnRetry`] hooks.
 ///

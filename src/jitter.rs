@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use crate::clock::nanos;
-use crate::{ConfigError, JitterRng};
+use crate::error::ConfigError;
+use crate::rng::JitterRng;
 
 /// How a backoff delay `d` (already capped) is randomised.
 ///

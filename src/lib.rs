@@ -143,9 +143,9 @@ pub use jitter::Jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
-pub use operation::{Operation, Stateful, Stateless, retry, retry_with};
+pub use operation::{Operation, Stateful, Stateless};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
-pub use retry::Retry;
+pub use retry::{Retry, retry, retry_with};
 pub use rng::JitterRng;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;

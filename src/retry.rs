@@ -1,5 +1,6 @@
-//! The call: [`Retry`] is both the builder that configures it and the future that runs
-//! it, a small state machine over attempts and sleeps that allocates nothing.
+//! The call: the entry points [`retry`] and [`retry_with`], and [`Retry`], both the
+//! builder that configures a call and the future that runs it, a small state machine
+//! over attempts and sleeps that allocates nothing.
 //!
 //! `poll` is a short driver: it polls the attempt or the timer in flight and moves
 //! between states. What a call does next is decided by the plain functions of
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use crate::attempt::Attempt;
 use crate::breaker::{CallOutcome, CircuitBreaker, Permit};
 use crate::budget::RetryBudget;
 use crate::call::{Call, Ending, IMMEDIATE_RETRIES_PER_POLL, Limit, Next};
@@ -21,9 +23,105 @@ use crate::clock::{Clock, DefaultClock};
 use crate::error::{AttemptError, RetryError, StopReason};
 use crate::hook::{Failure, OnRetry, RetryEvent};
 use crate::idempotency::Idempotency;
-use crate::operation::Operation;
+use crate::operation::{Operation, Stateful, Stateless};
 use crate::policy::{Policy, RetryPolicy};
 use crate::sleep::{DefaultSleeper, Sleeper};
+
+/// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
+///
+/// `operation` is called once per attempt with the attempt's [`Attempt`] context (its
+/// number, the time since the call started, and the call's idempotency key) and returns
+/// a future of `Result<T, E>`. Nothing runs until the returned builder is awaited.
+///
+/// With no further settings, a call uses [`Policy::default`] (3 attempts, exponential
+/// backoff from 100 ms with full jitter), retries every error ([`RetryAnyError`]) and
+/// sleeps on tokio's timer.
+///
+/// ```
+/// use std::time::Duration;
+/// use steadfast::{retry, Exponential, IoErrors, Policy};
+///
+/// async fn fetch(attempt: u32) -> std::io::Result<&'static str> {
+///     if attempt < 3 {
+///         Err(std::io::ErrorKind::ConnectionReset.into())
+///     } else {
+///         Ok("payload")
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let policy = Policy::builder(Exponential::new(Duration::from_millis(50)))
+///     .max_attempts(5)
+///     .build()?;
+/// let body = retry(|attempt| fetch(attempt.number()))
+///     .with(policy)
+///     .classify(IoErrors)
+///     .await?;
+/// assert_eq!(body, "payload");
+/// # Ok(())
+/// # }
+/// ```
+#[inline]
+pub fn retry<F, Fut, T, E>(operation: F) -> Retry<'static, Stateless<F>>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    Retry::new(Stateless(operation))
+}
+
+/// Retries an operation that needs mutable access to state of yours, such as a
+/// `&mut Connection`.
+///
+/// A future returned by a closure cannot borrow from the closure that is called again
+/// for the next attempt, so the state is threaded through instead: each attempt takes
+/// the state by value and gives it back with its result. For borrowed state, pass the
+/// `&mut` reference itself as `state`; it is handed from attempt to attempt and your
+/// variable is yours again when the call ends.
+///
+/// # Timeouts
+///
+/// An attempt cut short by the per-attempt timeout is dropped together with the state
+/// it holds, so no further attempt can run: the call stops with
+/// [`StopReason::StateLost`](crate::StopReason::StateLost). A connection interrupted
+/// mid-request is rarely fit for reuse anyway.
+///
+/// ```
+/// use steadfast::retry_with;
+///
+/// struct Connection { queries: u32 }
+///
+/// impl Connection {
+///     async fn query(&mut self) -> Result<u32, &'static str> {
+///         self.queries += 1;
+///         if self.queries < 3 { Err("deadlock") } else { Ok(42) }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let mut conn = Connection { queries: 0 };
+/// let answer = retry_with(&mut conn, |conn, _attempt| async move {
+///     let result = conn.query().await;
+///     (conn, result)
+/// })
+/// .await;
+/// assert_eq!(answer.unwrap(), 42);
+/// assert_eq!(conn.queries, 3);
+/// # }
+/// ```
+#[inline]
+pub fn retry_with<S, F, Fut, T, E>(state: S, operation: F) -> Retry<'static, Stateful<S, F>>
+where
+    F: FnMut(S, Attempt) -> Fut,
+    Fut: Future<Output = (S, Result<T, E>)>,
+{
+    Retry::new(Stateful {
+        state: Some(state),
+        operation,
+    })
+}
 
 pin_project! {
     /// A call: configure it with the methods below, then await it, spawn it, or use it
@@ -60,12 +158,12 @@ pin_project! {
     /// # }
     /// ```
     #[must_use = "a call does nothing until it is awaited or polled"]
-    pub struct Retry<Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, K = DefaultClock>
+    pub struct Retry<'a, Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, K = DefaultClock>
     where
         Op: Operation,
         S: Sleeper,
     {
-        parts: Parts<Op, P, C, H, S, K>,
+        parts: Parts<'a, Op, P, C, H, S, K>,
         // One timer slot, for the attempt timeout and for the sleep between attempts:
         // apart from the state so that starting an attempt moves only the attempt.
         #[pin]
@@ -76,17 +174,38 @@ pin_project! {
 }
 
 /// The configuration of a call, and the rules' state once it runs.
-struct Parts<Op, P, C, H, S, K> {
+struct Parts<'a, Op, P, C, H, S, K> {
     operation: Op,
     policy: P,
     classifier: C,
     hook: H,
     sleeper: S,
     clock: K,
-    budget: Option<RetryBudget>,
-    breaker: Option<CircuitBreaker>,
+    budget: Option<Shared<'a, RetryBudget>>,
+    breaker: Option<Shared<'a, CircuitBreaker>>,
     idempotency: Idempotency,
     call: Option<Call>,
+}
+
+/// A breaker or budget as a call holds it: borrowed from the caller, so that a call
+/// touches no reference count (a shared write on every call, contended by every
+/// thread), or owned, for the tower layer's calls, which must be `'static`.
+enum Shared<'a, T> {
+    Borrowed(&'a T),
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    Owned(T),
+}
+
+impl<T> std::ops::Deref for Shared<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        match self {
+            Self::Borrowed(shared) => shared,
+            Self::Owned(shared) => shared,
+        }
+    }
 }
 
 pin_project! {
@@ -134,7 +253,7 @@ enum Flow<T, E> {
     Done(Option<Ended<T, E>>, StopReason, u32),
 }
 
-impl<Op: Operation> Retry<Op> {
+impl<Op: Operation> Retry<'static, Op> {
     /// A call of `operation` with every setting at its default; [`retry`](crate::retry)
     /// and [`retry_with`](crate::retry_with) are the usual way in.
     ///
@@ -200,9 +319,9 @@ macro_rules! pick {
     };
 }
 
-impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
+impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
     #[inline]
-    fn from_parts(parts: Parts<Op, P, C, H, S, K>) -> Self {
+    fn from_parts(parts: Parts<'a, Op, P, C, H, S, K>) -> Self {
         Self {
             parts,
             timer: None,
@@ -230,8 +349,8 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
             hook,
             sleeper,
             clock,
-            budget: shared.0,
-            breaker: shared.1,
+            budget: shared.0.map(Shared::Owned),
+            breaker: shared.1.map(Shared::Owned),
             idempotency,
             call: None,
         })
@@ -250,7 +369,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     #[inline]
-    pub fn with<P2: RetryPolicy>(self, policy: P2) -> Retry<Op, P2, C, H, S, K> {
+    pub fn with<P2: RetryPolicy>(self, policy: P2) -> Retry<'a, Op, P2, C, H, S, K> {
         replace!(self, policy: policy)
     }
 
@@ -267,7 +386,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     pub fn classify<C2: Classify<Op::Ok, Op::Err>>(
         self,
         classifier: C2,
-    ) -> Retry<Op, P, C2, H, S, K> {
+    ) -> Retry<'a, Op, P, C2, H, S, K> {
         replace!(self, classifier: classifier)
     }
 
@@ -281,7 +400,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     ///     .when(|status| if *status >= 500 { Decision::Retry } else { Decision::Fail });
     /// ```
     #[inline]
-    pub fn when<F>(self, judge: F) -> Retry<Op, P, F, H, S, K>
+    pub fn when<F>(self, judge: F) -> Retry<'a, Op, P, F, H, S, K>
     where
         F: Fn(&Op::Err) -> Decision,
     {
@@ -310,7 +429,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     pub fn classify_outcome<F>(
         self,
         judge: F,
-    ) -> Retry<Op, P, impl Classify<Op::Ok, Op::Err>, H, S, K>
+    ) -> Retry<'a, Op, P, impl Classify<Op::Ok, Op::Err>, H, S, K>
     where
         F: Fn(&Result<Op::Ok, Op::Err>) -> Decision,
     {
@@ -326,7 +445,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     ///     .on_retry(|event| eprintln!("attempt {} failed, retrying in {:?}", event.attempt, event.delay));
     /// ```
     #[inline]
-    pub fn on_retry<H2>(self, hook: H2) -> Retry<Op, P, C, H2, S, K>
+    pub fn on_retry<H2>(self, hook: H2) -> Retry<'a, Op, P, C, H2, S, K>
     where
         H2: FnMut(&RetryEvent<'_, Op::Ok, Op::Err>),
     {
@@ -340,11 +459,15 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).hook(());
     /// ```
     #[inline]
-    pub fn hook<H2: OnRetry<Op::Ok, Op::Err>>(self, hook: H2) -> Retry<Op, P, C, H2, S, K> {
+    pub fn hook<H2: OnRetry<Op::Ok, Op::Err>>(self, hook: H2) -> Retry<'a, Op, P, C, H2, S, K> {
         replace!(self, hook: hook)
     }
 
-    /// Shares `budget` with every other call that uses it: the first attempt deposits,
+    /// Shares `budget` with every other call that uses it. The call borrows it, so that
+    /// it touches no reference count (a write that every thread's calls would contend
+    /// on); a spawned call moves a clone of the budget into its task and borrows that.
+    ///
+    /// The first attempt deposits,
     /// each retry withdraws before it sleeps, and when the budget is empty the call
     /// stops with [`StopReason::BudgetExhausted`] and its last error. (A rejected `Ok`
     /// value is returned as it is.)
@@ -362,13 +485,20 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     #[inline]
-    pub fn budget(mut self, budget: &RetryBudget) -> Self {
-        self.parts.budget = Some(budget.clone());
-        self
+    pub fn budget<'b>(self, budget: &'b RetryBudget) -> Retry<'b, Op, P, C, H, S, K>
+    where
+        'a: 'b,
+    {
+        // Covariance shortens the call's lifetime in place: nothing moves.
+        let mut call: Retry<'b, Op, P, C, H, S, K> = self;
+        call.parts.budget = Some(Shared::Borrowed(budget));
+        call
     }
 
     /// Puts every attempt through `breaker`: each asks for admission, and its outcome
-    /// is recorded (only transient failures and timeouts count as failures).
+    /// is recorded (only transient failures and timeouts count as failures). The call
+    /// borrows the breaker, like [`budget`](Self::budget), so that it touches no
+    /// reference count.
     ///
     /// When the breaker refuses, a call with a deadline waits and asks again if the
     /// deadline leaves time: for an open breaker, until its next probe (plus up to a
@@ -390,9 +520,14 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// # }
     /// ```
     #[inline]
-    pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
-        self.parts.breaker = Some(breaker.clone());
-        self
+    pub fn breaker<'b>(self, breaker: &'b CircuitBreaker) -> Retry<'b, Op, P, C, H, S, K>
+    where
+        'a: 'b,
+    {
+        // Covariance shortens the call's lifetime in place: nothing moves.
+        let mut call: Retry<'b, Op, P, C, H, S, K> = self;
+        call.parts.breaker = Some(Shared::Borrowed(breaker));
+        call
     }
 
     /// Declares whether the operation is safe to repeat. Default:
@@ -420,7 +555,7 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::TokioSleeper);
     /// ```
     #[inline]
-    pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retry<Op, P, C, H, S2, K> {
+    pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Retry<'a, Op, P, C, H, S2, K> {
         replace!(self, sleeper: sleeper)
     }
 
@@ -430,12 +565,12 @@ impl<Op: Operation, P, C, H, S: Sleeper, K> Retry<Op, P, C, H, S, K> {
     /// let call = steadfast::retry(|_| async { Ok::<_, ()>(()) }).clock(steadfast::StdClock);
     /// ```
     #[inline]
-    pub fn clock<K2: Clock>(self, clock: K2) -> Retry<Op, P, C, H, S, K2> {
+    pub fn clock<K2: Clock>(self, clock: K2) -> Retry<'a, Op, P, C, H, S, K2> {
         replace!(self, clock: clock)
     }
 }
 
-impl<Op, P, C, H, S, K> Future for Retry<Op, P, C, H, S, K>
+impl<Op, P, C, H, S, K> Future for Retry<'_, Op, P, C, H, S, K>
 where
     Op: Operation,
     P: RetryPolicy,
@@ -522,7 +657,7 @@ where
     }
 }
 
-impl<Op, P, C, H, S, K> Parts<Op, P, C, H, S, K>
+impl<Op, P, C, H, S, K> Parts<'_, Op, P, C, H, S, K>
 where
     Op: Operation,
     P: RetryPolicy,
@@ -540,20 +675,26 @@ where
         mut timer: Pin<&mut Option<S::Sleep>>,
         mut state: Pin<&mut State<Op::Future, Op::Ok, Op::Err>>,
     ) -> Flow<Op::Ok, Op::Err> {
-        let call = match &mut self.call {
-            Some(call) => call,
+        let (call, elapsed) = match &mut self.call {
+            Some(call) => {
+                let elapsed = call.elapsed(&self.clock);
+                (call, elapsed)
+            }
             call @ None => {
                 if let Some(budget) = &self.budget {
                     budget.deposit();
                 }
-                call.insert(Call::begin(&self.policy, &self.clock))
+                // The clock, if the call needs one, starts now: no second reading.
+                (
+                    call.insert(Call::begin(&self.policy, &self.clock)),
+                    Duration::ZERO,
+                )
             }
         };
-        let elapsed = call.elapsed(&self.clock);
         if let Err(reason) = Call::may_start(&self.policy, elapsed) {
             return Flow::Done(last, reason, call.attempts());
         }
-        let permit = match self.breaker.as_ref().map(CircuitBreaker::try_acquire) {
+        let permit = match self.breaker.as_deref().map(CircuitBreaker::try_acquire) {
             None => None,
             Some(Ok(permit)) => Some(permit),
             Some(Err(rejected)) => {
@@ -618,13 +759,14 @@ where
         };
         let attempts = call.attempts();
         let can_start = self.operation.can_start();
-        let elapsed = call.elapsed(&self.clock);
-        let (delay, cause) = match call.after(
+        // The clock is read only if a retry needs the time.
+        let (clock, started) = (&self.clock, *call);
+        let (delay, cause, elapsed) = match call.after(
             &mut self.policy,
             self.idempotency,
             ending,
             can_start,
-            elapsed,
+            || started.elapsed(clock),
         ) {
             Next::Finish => {
                 if attempts > 1 && decision == Decision::Success {
@@ -633,7 +775,11 @@ where
                 return Flow::Done(Some(ended), StopReason::Permanent, attempts);
             }
             Next::Stop(reason) => return Flow::Done(Some(ended), reason, attempts),
-            Next::Retry { delay, cause } => (delay, cause),
+            Next::Retry {
+                delay,
+                cause,
+                elapsed,
+            } => (delay, cause, elapsed),
         };
         if let Some(budget) = &self.budget {
             if !budget.try_withdraw(cause) {
@@ -685,7 +831,7 @@ fn conclude<T, E>(
     Err(RetryError::new(reason, attempts, failure))
 }
 
-impl<Op, P, C, H, S, K> fmt::Debug for Retry<Op, P, C, H, S, K>
+impl<Op, P, C, H, S, K> fmt::Debug for Retry<'_, Op, P, C, H, S, K>
 where
     Op: Operation,
     S: Sleeper,

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::{Decision, Idempotency, RetryPolicy, StopReason};
+use crate::classify::Decision;
+use crate::error::StopReason;
+use crate::idempotency::Idempotency;
+use crate::policy::RetryPolicy;
 
 /// What a decision means for a call of the given idempotency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

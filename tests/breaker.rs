@@ -804,7 +804,9 @@ async fn waiters_outlast_a_half_open_breaker_within_their_deadline() {
     let calls: Vec<_> = (0..20)
         .map(|_| {
             let backend_calls = backend_calls.clone();
-            tokio::spawn(
+            let (breaker, policy) = (breaker.clone(), policy.clone());
+            // A call borrows its breaker: a spawned one moves a clone into its task.
+            tokio::spawn(async move {
                 retry(move |_| {
                     // The backend takes 5 ms to answer, fails its first 10 calls, then
                     // recovers.
@@ -814,9 +816,10 @@ async fn waiters_outlast_a_half_open_breaker_within_their_deadline() {
                         if n < 10 { Err("unavailable") } else { Ok(n) }
                     }
                 })
-                .with(policy.clone())
-                .breaker(&breaker),
-            )
+                .with(policy)
+                .breaker(&breaker)
+                .await
+            })
         })
         .collect();
     let mut succeeded = 0;

@@ -637,3 +637,42 @@ async fn a_call_is_a_future_as_it_is() {
     );
     assert_eq!((a, b), (Ok(1), Ok(2)));
 }
+
+/// A clock that counts its readings.
+#[derive(Clone, Default)]
+struct CountingClock(Arc<AtomicU32>);
+
+impl steadfast::Clock for CountingClock {
+    fn now(&self) -> std::time::Instant {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::time::Instant::now()
+    }
+}
+
+#[test]
+fn a_call_reads_its_clock_only_when_something_needs_it() {
+    let reads = |policy: Policy<steadfast::Constant>, failures: u32| {
+        let clock = CountingClock::default();
+        let result = support::block_on(
+            retry(|attempt| async move {
+                if attempt.number() <= failures { Err("busy") } else { Ok(()) }
+            })
+            .with(policy)
+            .sleeper(support::Instant0)
+            .clock(clock.clone()),
+        );
+        assert!(result.is_ok());
+        clock.0.load(Ordering::SeqCst)
+    };
+    let plain = constant(Duration::ZERO, 5);
+    assert_eq!(reads(plain.clone(), 0), 0, "no deadline, first try");
+    assert_eq!(reads(plain, 3), 0, "no deadline, zero-delay retries");
+    let deadline = Policy::builder(steadfast::Constant::new(Duration::ZERO))
+        .max_elapsed(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert_eq!(reads(deadline, 0), 1, "a deadline: one reading at the start");
+    let sleeping = constant(Duration::from_millis(1), 5);
+    // The clock starts before the first sleep; the next attempt reads it again.
+    assert_eq!(reads(sleeping, 1), 2, "a sleep starts the clock");
+}

@@ -3,7 +3,7 @@ use std::time::Duration;
 use crate::clock::nanos;
 
 use super::Backoff;
-use crate::JitterRng;
+use crate::rng::JitterRng;
 
 /// The same delay before every retry.
 ///

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::{Backoff, scaled};
-use crate::JitterRng;
+use crate::rng::JitterRng;
 
 /// Decorrelated jitter: each delay is drawn from `uniform(base, min(cap, previous * 3))`.
 ///

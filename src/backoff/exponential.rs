@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use super::Backoff;
 use crate::clock::nanos;
-use crate::{ConfigError, JitterRng};
+use crate::error::ConfigError;
+use crate::rng::JitterRng;
 
 /// A delay that multiplies on every retry: `min(cap, base * factor^(retry - 1))`.
 ///

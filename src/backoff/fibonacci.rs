@@ -3,7 +3,7 @@ use std::time::Duration;
 use crate::clock::nanos;
 
 use super::{Backoff, scaled};
-use crate::JitterRng;
+use crate::rng::JitterRng;
 
 /// A delay that follows the Fibonacci numbers: `base * [1, 1, 2, 3, 5, 8, ...]`, capped.
 ///

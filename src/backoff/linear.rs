@@ -3,7 +3,7 @@ use std::time::Duration;
 use crate::clock::nanos;
 
 use super::{Backoff, scaled};
-use crate::JitterRng;
+use crate::rng::JitterRng;
 
 /// A delay that grows by a fixed step: `base + step * (retry - 1)`, capped.
 ///

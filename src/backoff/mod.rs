@@ -28,7 +28,8 @@ pub use linear::Linear;
 
 use std::time::Duration;
 
-use crate::{ConfigError, JitterRng};
+use crate::error::ConfigError;
+use crate::rng::JitterRng;
 
 /// A rule for the delay before each retry.
 ///

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::machine::MAX_PROBES;
 use super::{CircuitBreaker, StateChange, StateHook};
-use crate::{Clock, ConfigError, Jitter};
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::jitter::Jitter;
 
 /// A failure-rate rule: trip when at least `rate` of the calls in a window failed, once
 /// the window holds at least `min_calls` calls.

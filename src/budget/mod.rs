@@ -22,9 +22,11 @@ mod token_bucket;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
+use crate::clock::DefaultClock;
+use crate::error::ConfigError;
 use crate::stripe::Striped;
 use crate::sync::Arc;
-use crate::{Clock, ConfigError, DefaultClock};
 use ratio::{MILLI, Ratio};
 use token_bucket::TokenBucket;
 

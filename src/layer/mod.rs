@@ -30,12 +30,21 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::breaker::CircuitBreaker;
+use crate::budget::RetryBudget;
+use crate::classify::Classify;
 use crate::classify::RetryAnyError;
+use crate::clock::Clock;
+use crate::clock::DefaultClock;
+use crate::error::AttemptError;
+use crate::error::RetryError;
+use crate::error::StopReason;
+use crate::idempotency::Idempotency;
+use crate::policy::Policy;
+use crate::policy::RetryPolicy;
 use crate::retry::Retry;
-use crate::{
-    AttemptError, CircuitBreaker, Classify, Clock, DefaultClock, DefaultSleeper, Idempotency,
-    Policy, RetryBudget, RetryError, RetryPolicy, Sleeper, StopReason,
-};
+use crate::sleep::DefaultSleeper;
+use crate::sleep::Sleeper;
 
 pin_project! {
     /// The future of one call through a [`RetryService`]: a [`Retry`] over the service,
@@ -56,7 +65,7 @@ pin_project! {
         S: Sleeper,
     {
         #[pin]
-        call: Retry<ServiceOperation<Svc, Req>, P, C, (), S, K>,
+        call: Retry<'static, ServiceOperation<Svc, Req>, P, C, (), S, K>,
     }
 }
 

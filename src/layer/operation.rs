@@ -8,7 +8,8 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::RetryRequest;
-use crate::{Attempt, Operation};
+use crate::attempt::Attempt;
+use crate::operation::Operation;
 
 /// The [`Operation`] a [`RetryService`](super::RetryService) retries: a clone of the
 /// request, sent through a clone of the inner service.

@@ -1,6 +1,7 @@
 //! What the layer needs to know about a request.
 
-use crate::{Idempotency, IdempotencyKey};
+use crate::idempotency::Idempotency;
+use crate::idempotency::IdempotencyKey;
 
 /// A request the [`RetryLayer`](super::RetryLayer) can send more than once.
 ///
