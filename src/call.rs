@@ -160,20 +160,23 @@ impl Call {
         };
         self.seed(policy);
         self.waits = self.waits.saturating_add(1);
-        let wait = match (rejected.state(), rejected.retry_in()) {
-            (BreakerState::Open, Some(retry_in)) => {
-                let mut rng = JitterRng::seeded(self.id.jitter_seed() ^ u64::from(self.waits));
-                retry_in.saturating_add(
-                    rng.duration_between(
+        let wait =
+            match (rejected.state(), rejected.retry_in()) {
+                (BreakerState::Open, Some(retry_in)) => {
+                    let mut rng = JitterRng::seeded(self.id.jitter_seed() ^ u64::from(self.waits));
+                    retry_in.saturating_add(rng.duration_between(
                         Duration::ZERO,
                         retry_in.checked_div(4).unwrap_or_default(),
-                    ),
-                )
-            }
-            (BreakerState::HalfOpen, _) => policy.next_delay(self.attempts.max(1)).ok_or(reason)?,
-            // Forced open: nothing to wait for.
-            _ => return Err(reason),
-        };
+                    ))
+                }
+                // Half-open with its probes out, or just opened (its reopening time not yet
+                // published): no time to wait for is known, so wait as a backoff would.
+                (BreakerState::HalfOpen | BreakerState::Open, _) => {
+                    policy.next_delay(self.attempts.max(1)).ok_or(reason)?
+                }
+                // Forced open: nothing to wait for.
+                _ => return Err(reason),
+            };
         let wait = wait.max(Duration::from_millis(1));
         if elapsed.saturating_add(wait) >= deadline {
             return Err(reason);

@@ -19,7 +19,7 @@ pub(crate) const SLOTS: u64 = 10;
 /// generation was last swept.
 #[derive(Debug)]
 pub(crate) struct TimeSlots {
-    pub(crate) window_nanos: u64,
+    window_nanos: u64,
     slot_nanos: u64,
     /// The latest generation any operation has seen: every operation works in it, so
     /// a caller whose clock read was overtaken does not write into the past.
@@ -235,8 +235,21 @@ impl Undated {
         self.counted.add(1);
     }
 
+    /// Sweeps `slots` to `now` (expiring what `ledgers` hold from before the window),
+    /// dates the waiting events into `ledgers[0]`, and returns the current slot.
+    pub(crate) fn advance_and_date(
+        &self,
+        now: u64,
+        slots: &TimeSlots,
+        ledgers: [&Ledger; 2],
+    ) -> u64 {
+        let generation = slots.advance(now, ledgers);
+        self.date(now, generation, slots.window_nanos, ledgers[0]);
+        generation
+    }
+
     /// Moves the events counted since the last call into `ledger`, dated at `now`.
-    pub(crate) fn date(&self, now: u64, generation: u64, window_nanos: u64, ledger: &Ledger) {
+    fn date(&self, now: u64, generation: u64, window_nanos: u64, ledger: &Ledger) {
         let counted = self.counted.sum();
         let mut dated = self.dated.load(Ordering::Acquire);
         loop {

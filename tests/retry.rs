@@ -655,7 +655,11 @@ fn a_call_reads_its_clock_only_when_something_needs_it() {
         let clock = CountingClock::default();
         let result = support::block_on(
             retry(|attempt| async move {
-                if attempt.number() <= failures { Err("busy") } else { Ok(()) }
+                if attempt.number() <= failures {
+                    Err("busy")
+                } else {
+                    Ok(())
+                }
             })
             .with(policy)
             .sleeper(support::Instant0)
@@ -671,7 +675,11 @@ fn a_call_reads_its_clock_only_when_something_needs_it() {
         .max_elapsed(Duration::from_secs(5))
         .build()
         .unwrap();
-    assert_eq!(reads(deadline, 0), 1, "a deadline: one reading at the start");
+    assert_eq!(
+        reads(deadline, 0),
+        1,
+        "a deadline: one reading at the start"
+    );
     let sleeping = constant(Duration::from_millis(1), 5);
     // The clock starts before the first sleep; the next attempt reads it again.
     assert_eq!(reads(sleeping, 1), 2, "a sleep starts the clock");

@@ -34,7 +34,7 @@ impl CallOutcome {
 }
 
 /// Admission to call the dependency once. Hand it back with
-/// [`CircuitBreaker::record`].
+/// [`CircuitBreaker::record`](super::CircuitBreaker::record).
 ///
 /// # Cancellation
 ///

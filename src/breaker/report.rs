@@ -21,11 +21,11 @@ pub enum BreakerState {
     Open,
     /// A few probe calls are let through to test the dependency.
     HalfOpen,
-    /// Opened by hand ([`CircuitBreaker::force_open`]): every call is rejected until
-    /// [`reset`](CircuitBreaker::reset).
+    /// Opened by hand ([`CircuitBreaker::force_open`](super::CircuitBreaker::force_open)): every call is rejected until
+    /// [`reset`](super::CircuitBreaker::reset).
     ForcedOpen,
-    /// Switched off by hand ([`CircuitBreaker::disable`]): every call is admitted and
-    /// nothing is counted until [`reset`](CircuitBreaker::reset).
+    /// Switched off by hand ([`CircuitBreaker::disable`](super::CircuitBreaker::disable)): every call is admitted and
+    /// nothing is counted until [`reset`](super::CircuitBreaker::reset).
     Disabled,
 }
 
@@ -42,7 +42,7 @@ impl fmt::Display for BreakerState {
 }
 
 /// A change of state, passed to the hook set with
-/// [`BreakerBuilder::on_state_change`].
+/// [`BreakerBuilder::on_state_change`](super::BreakerBuilder::on_state_change).
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -150,7 +150,7 @@ pub struct BreakerSnapshot {
     pub trips: u64,
 }
 
-/// The error of [`CircuitBreaker::call`]: the breaker refused, or the operation failed.
+/// The error of [`CircuitBreaker::call`](super::CircuitBreaker::call): the breaker refused, or the operation failed.
 ///
 /// ```
 /// use steadfast::{BreakerError, CircuitBreaker};

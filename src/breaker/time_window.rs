@@ -27,10 +27,8 @@ impl TimeWindow {
 
     /// The current slot, with expired slots swept and waiting successes dated.
     fn generation(&self, now: u64) -> u64 {
-        let generation = self.slots.advance(now, [&self.calls, &self.failures]);
         self.successes
-            .date(now, generation, self.slots.window_nanos, &self.calls);
-        generation
+            .advance_and_date(now, &self.slots, [&self.calls, &self.failures])
     }
 
     #[inline]

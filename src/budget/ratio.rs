@@ -41,10 +41,8 @@ impl Ratio {
     /// The generation of `now`, with stale slots swept out of both sums and the
     /// deposits made since the last reading dated.
     fn generation(&self, now: u64) -> u64 {
-        let generation = self.slots.advance(now, [&self.deposits, &self.withdrawals]);
         self.undated
-            .date(now, generation, self.slots.window_nanos, &self.deposits);
-        generation
+            .advance_and_date(now, &self.slots, [&self.deposits, &self.withdrawals])
     }
 
     /// Records a first attempt, without a clock (see [`Undated`]).
