@@ -57,11 +57,23 @@ pub trait Operation {
     /// Turns a finished attempt's output into its result.
     fn finish(&mut self, output: <Self::Future as Future>::Output) -> Result<Self::Ok, Self::Err>;
 
-    /// Whether another attempt can start.
-    fn can_start(&self) -> bool {
+    /// Whether another attempt can start: only [`retry_with`](crate::retry_with)'s
+    /// operation can lose what it needs. Sealed: the argument's type cannot be named
+    /// outside the crate, so this can be neither called nor overridden there.
+    #[doc(hidden)]
+    fn can_start(&self, _: sealed::Token) -> bool {
         true
     }
 }
+
+/// Seals [`Operation::can_start`].
+mod sealed {
+    /// Unnameable outside the crate.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Token;
+}
+
+pub(crate) use sealed::Token;
 
 /// A closure of the attempt context, as an [`Operation`]; made by [`retry`](crate::retry).
 ///
@@ -134,7 +146,7 @@ where
         result
     }
 
-    fn can_start(&self) -> bool {
+    fn can_start(&self, _: sealed::Token) -> bool {
         self.state.is_some()
     }
 }

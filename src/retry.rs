@@ -758,7 +758,7 @@ where
             return Flow::Done(Some(ended), StopReason::StateLost, 0);
         };
         let attempts = call.attempts();
-        let can_start = self.operation.can_start();
+        let can_start = self.operation.can_start(crate::operation::Token);
         // The clock is read only if a retry needs the time.
         let (clock, started) = (&self.clock, *call);
         let (delay, cause, elapsed) = match call.after(
