@@ -47,7 +47,7 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 use config::Settings;
 use count_window::CountWindow;
 use machine::{Machine, Phase, Word};
-use permit::PermitKind;
+use permit::{NOT_TIMED, PermitKind, ProbeSlot};
 use time_window::TimeWindow;
 
 const NORMAL: u64 = 0;
@@ -182,27 +182,38 @@ impl CircuitBreaker {
     ///     Err(rejected) => eprintln!("not now: {rejected}"),
     /// }
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit, Rejected> {
+        let inner = &*self.inner;
+        if inner.mode.load(Ordering::Acquire) == NORMAL {
+            let word = inner.machine.load();
+            if word.phase == Phase::Closed {
+                // The hot path, inlined into the caller: two loads, no write.
+                return Ok(Permit {
+                    kind: PermitKind::Closed { epoch: word.epoch },
+                    started: self.started(),
+                });
+            }
+        }
+        self.try_acquire_slow()
+    }
+
+    /// Admission in every other case: disabled, forced open, open or half-open.
+    #[inline(never)]
+    fn try_acquire_slow(&self) -> Result<Permit, Rejected> {
         let inner = &*self.inner;
         match inner.mode.load(Ordering::Acquire) {
             NORMAL => {}
             DISABLED => {
                 return Ok(Permit {
                     kind: PermitKind::Disabled,
-                    started: None,
+                    started: NOT_TIMED,
                 });
             }
             _ => return Err(self.reject(BreakerState::ForcedOpen, None)),
         }
-        let word = inner.machine.load();
-        if word.phase == Phase::Closed {
-            // The hot path: two loads, no write.
-            return Ok(Permit {
-                kind: PermitKind::Closed { epoch: word.epoch },
-                started: self.started(),
-            });
-        }
-        // Open or half-open: decide on the word, again after every lost race.
+        // Open or half-open (or closed since the first look): decide on the word,
+        // again after every lost race.
         let mut now = None;
         let mut refusal = None;
         let admitted = inner.machine.update(|word| match word.phase {
@@ -246,10 +257,11 @@ impl CircuitBreaker {
                     self.transitioned(BreakerState::Open, BreakerState::HalfOpen, None);
                 }
                 Ok(Permit {
-                    kind: PermitKind::Probe {
+                    kind: PermitKind::Probe(ProbeSlot {
                         breaker: self.clone(),
                         epoch: after.epoch,
-                    },
+                        held: true,
+                    }),
                     started: self.started(),
                 })
             }
@@ -261,8 +273,11 @@ impl CircuitBreaker {
     }
 
     #[inline]
-    fn started(&self) -> Option<u64> {
-        self.inner.settings.slow_call.map(|_| self.now())
+    fn started(&self) -> u64 {
+        match self.inner.settings.slow_call {
+            Some(_) => self.now(),
+            None => NOT_TIMED,
+        }
     }
 
     fn open_until(&self, epoch: u32) -> Option<u64> {
@@ -288,10 +303,11 @@ impl CircuitBreaker {
     /// # Ok::<(), steadfast::ConfigError>(())
     /// ```
     #[inline]
-    pub fn record(&self, mut permit: Permit, outcome: CallOutcome) {
-        let kind = std::mem::replace(&mut permit.kind, PermitKind::Spent);
-        let slow = match (permit.started, self.inner.settings.slow_call) {
-            (Some(started), Some(threshold)) => {
+    pub fn record(&self, permit: Permit, outcome: CallOutcome) {
+        let Permit { kind, started } = permit;
+        let slow = match (started, self.inner.settings.slow_call) {
+            (NOT_TIMED, _) => false,
+            (started, Some(threshold)) => {
                 Duration::from_nanos(self.now().saturating_sub(started)) >= threshold
             }
             _ => false,
@@ -299,8 +315,12 @@ impl CircuitBreaker {
         let failed = outcome == CallOutcome::Failure || slow;
         match kind {
             PermitKind::Closed { epoch } => self.record_closed(epoch, failed),
-            PermitKind::Probe { epoch, .. } => self.record_probe(epoch, failed),
-            PermitKind::Disabled | PermitKind::Spent => {}
+            PermitKind::Probe(mut slot) => {
+                // The outcome settles the slot: it is not given back as well.
+                slot.held = false;
+                self.record_probe(slot.epoch, failed);
+            }
+            PermitKind::Disabled => {}
         }
     }
 

@@ -51,16 +51,38 @@ impl CallOutcome {
 #[must_use = "a permit should be recorded with `CircuitBreaker::record`"]
 pub struct Permit {
     pub(crate) kind: PermitKind,
-    /// When the call started, on the breaker's clock, if slow calls count.
-    pub(crate) started: Option<u64>,
+    /// When the call started, on the breaker's clock, if slow calls count; else
+    /// `NOT_TIMED`. (A plain word: an `Option<u64>` here is written as two words and
+    /// read back as one, which stalls the store buffer on every admission.)
+    pub(crate) started: u64,
 }
 
-/// What a permit admits, and what it gives back if dropped.
+/// [`Permit::started`] of a call whose duration does not matter.
+pub(crate) const NOT_TIMED: u64 = u64::MAX;
+
+/// What a permit admits.
 pub(crate) enum PermitKind {
     Closed { epoch: u32 },
-    Probe { breaker: CircuitBreaker, epoch: u32 },
+    Probe(ProbeSlot),
     Disabled,
-    Spent,
+}
+
+/// A half-open probe slot, given back if the permit is dropped unrecorded. Only a
+/// probe holds anything, so only it has a destructor: a closed-state permit is
+/// recorded or dropped without one.
+pub(crate) struct ProbeSlot {
+    pub(crate) breaker: CircuitBreaker,
+    pub(crate) epoch: u32,
+    /// Cleared once the probe's outcome is recorded.
+    pub(crate) held: bool,
+}
+
+impl Drop for ProbeSlot {
+    fn drop(&mut self) {
+        if self.held {
+            self.breaker.release_probe(self.epoch);
+        }
+    }
 }
 
 impl Permit {
@@ -73,17 +95,7 @@ impl Permit {
     /// ```
     #[must_use]
     pub fn is_probe(&self) -> bool {
-        matches!(self.kind, PermitKind::Probe { .. })
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if let PermitKind::Probe { breaker, epoch } =
-            std::mem::replace(&mut self.kind, PermitKind::Spent)
-        {
-            breaker.release_probe(epoch);
-        }
+        matches!(self.kind, PermitKind::Probe(_))
     }
 }
 
