@@ -12,7 +12,7 @@ use crate::breaker::{BreakerState, Rejected};
 use crate::budget::RetryCause;
 use crate::call_id::CallId;
 use crate::classify::Decision;
-use crate::clock::Clock;
+use crate::clock::{Clock, nanos};
 use crate::error::StopReason;
 use crate::idempotency::Idempotency;
 use crate::policy::RetryPolicy;
@@ -40,10 +40,40 @@ pub(crate) struct Call {
 
 /// How long an attempt may run, and whether that limit is the call's deadline (which
 /// ends the call) rather than the attempt timeout (which allows a retry).
+///
+/// One word (nanoseconds, with the top bit for "deadline"; all ones for "no limit"):
+/// it is written into every attempt's state, and a wider value built in one place and
+/// copied in another stalls the store buffer on every call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Limit {
-    pub(crate) after: Duration,
-    pub(crate) deadline: bool,
+pub(crate) struct Limit(u64);
+
+impl Limit {
+    /// No limit: the attempt runs as long as it takes.
+    pub(crate) const NONE: Self = Self(u64::MAX);
+    const DEADLINE: u64 = 1 << 63;
+
+    /// A limit of `after` (saturating at 292 years), the deadline's or not.
+    pub(crate) fn new(after: Duration, deadline: bool) -> Self {
+        // Below 2^63 - 1, so that no limit, with the deadline bit set, reads as NONE.
+        let after = nanos(after).min(Self::DEADLINE - 2);
+        Self(if deadline {
+            after | Self::DEADLINE
+        } else {
+            after
+        })
+    }
+
+    pub(crate) const fn is_some(self) -> bool {
+        self.0 != Self::NONE.0
+    }
+
+    pub(crate) const fn after(self) -> Duration {
+        Duration::from_nanos(self.0 & !Self::DEADLINE)
+    }
+
+    pub(crate) const fn is_deadline(self) -> bool {
+        self.is_some() && self.0 & Self::DEADLINE != 0
+    }
 }
 
 /// How an attempt ended, as far as the rules care.
@@ -129,8 +159,9 @@ impl Call {
 
     /// How long the attempt starting `elapsed` into the call may run.
     #[inline]
-    pub(crate) fn limit<P: RetryPolicy + ?Sized>(policy: &P, elapsed: Duration) -> Option<Limit> {
-        schedule::attempt_limit(policy, elapsed).map(|(after, deadline)| Limit { after, deadline })
+    pub(crate) fn limit<P: RetryPolicy + ?Sized>(policy: &P, elapsed: Duration) -> Limit {
+        schedule::attempt_limit(policy, elapsed)
+            .map_or(Limit::NONE, |(after, deadline)| Limit::new(after, deadline))
     }
 
     /// How long to wait after the breaker refused the next attempt, or why to stop.
@@ -198,7 +229,7 @@ impl Call {
         elapsed: impl FnOnce() -> Duration,
     ) -> Next {
         let decision = match ending {
-            Ending::TimedOut(Limit { deadline: true, .. }) => {
+            Ending::TimedOut(limit) if limit.is_deadline() => {
                 return Next::Stop(StopReason::DeadlineExceeded);
             }
             Ending::TimedOut(_) if !can_start => return Next::Stop(StopReason::StateLost),
@@ -280,6 +311,21 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_one_word_that_keeps_both_facts() {
+        let timeout = Limit::new(ms(250), false);
+        assert_eq!((timeout.after(), timeout.is_deadline()), (ms(250), false));
+        let deadline = Limit::new(ms(250), true);
+        assert_eq!((deadline.after(), deadline.is_deadline()), (ms(250), true));
+        assert!(!Limit::NONE.is_some() && !Limit::NONE.is_deadline());
+        assert!(Limit::new(Duration::MAX, true).is_deadline());
+        assert_eq!(
+            Call::limit(&policy(3, Some(1_000)), ms(400)),
+            Limit::new(ms(600), true)
+        );
+        assert_eq!(Call::limit(&policy(3, None), ms(400)), Limit::NONE);
+    }
+
+    #[test]
     fn no_attempt_starts_at_or_past_the_deadline() {
         let deadline = policy(3, Some(1_000));
         assert_eq!(Call::may_start(&deadline, ms(999)), Ok(()));
@@ -338,10 +384,7 @@ mod tests {
         let mut policy = policy(3, Some(10_000));
         let mut call = Call::begin(&policy, &StdClock);
         call.next_attempt(Duration::ZERO);
-        let timeout = Ending::TimedOut(Limit {
-            after: ms(50),
-            deadline: false,
-        });
+        let timeout = Ending::TimedOut(Limit::new(ms(50), false));
         assert_eq!(
             call.after(&mut policy, Idempotency::Idempotent, timeout, true, || ms(
                 50
@@ -358,10 +401,7 @@ mod tests {
             )),
             Next::Stop(StopReason::StateLost)
         );
-        let deadline = Ending::TimedOut(Limit {
-            after: ms(50),
-            deadline: true,
-        });
+        let deadline = Ending::TimedOut(Limit::new(ms(50), true));
         assert_eq!(
             call.after(&mut policy, Idempotency::Idempotent, deadline, true, || ms(
                 50

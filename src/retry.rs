@@ -216,7 +216,7 @@ pin_project! {
         Running {
             #[pin]
             attempt: F,
-            limit: Option<Limit>,
+            limit: Limit,
             // Admission for the attempt in flight; dropping the call gives it back.
             permit: Option<Permit>,
         },
@@ -596,9 +596,9 @@ where
                     let ended = match attempt.poll(cx) {
                         Poll::Ready(output) => Ended::Finished(parts.operation.finish(output)),
                         Poll::Pending => {
-                            let Some(limit) = limit else {
+                            if !limit.is_some() {
                                 return Poll::Pending;
-                            };
+                            }
                             if let Some(timer) = timer.as_mut().as_pin_mut() {
                                 ready!(timer.poll(cx));
                             }
@@ -719,8 +719,8 @@ where
             return Flow::Done(last, StopReason::StateLost, attempts);
         };
         let limit = Call::limit(&self.policy, elapsed);
-        if let Some(limit) = limit {
-            timer.set(Some(self.sleeper.sleep(limit.after)));
+        if limit.is_some() {
+            timer.set(Some(self.sleeper.sleep(limit.after())));
         }
         state.set(State::Running {
             attempt,
@@ -744,7 +744,7 @@ where
             }
             Ended::TimedOut(limit) => {
                 tracing::debug!(
-                    timeout_ms = limit.after.as_millis() as u64,
+                    timeout_ms = limit.after().as_millis() as u64,
                     "attempt timed out"
                 );
                 (Decision::Retry, Ending::TimedOut(*limit))
@@ -802,7 +802,7 @@ where
             failure: match &ended {
                 Ended::Finished(Ok(value)) => Failure::Rejected(value),
                 Ended::Finished(Err(error)) => Failure::Error(error),
-                Ended::TimedOut(limit) => Failure::TimedOut(limit.after),
+                Ended::TimedOut(limit) => Failure::TimedOut(limit.after()),
             },
             decision,
         });
@@ -825,7 +825,7 @@ fn conclude<T, E>(
     let failure = match last {
         Some(Ended::Finished(Ok(value))) => return Ok(value),
         Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
-        Some(Ended::TimedOut(limit)) => Some(AttemptError::TimedOut(limit.after)),
+        Some(Ended::TimedOut(limit)) => Some(AttemptError::TimedOut(limit.after())),
         None => None,
     };
     Err(RetryError::new(reason, attempts, failure))
