@@ -62,6 +62,9 @@ impl Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
+        // Whatever this thread still counts while it winds down goes to the shared
+        // cells: its number may belong to another thread a moment from now.
+        let _ = NUMBER.try_with(|cached| cached.set(OWNED));
         if self.0 < OWNED {
             let mut free = match FREE.lock() {
                 Ok(free) => free,

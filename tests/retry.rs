@@ -473,6 +473,17 @@ fn futures_are_send_when_their_parts_are() {
     let mut state = 0_u8;
     let stateful = retry_with(&mut state, |s, _| async move { (s, Ok::<_, ()>(())) }).into_future();
     assert_send(&stateful);
+    // A call that borrows a breaker and a budget is still `Send` (and can be spawned
+    // from a task that owns them).
+    let breaker = steadfast::CircuitBreaker::default();
+    let budget = steadfast::RetryBudget::default();
+    let shared = retry(|_| async { Ok::<_, std::io::Error>(()) })
+        .breaker(&breaker)
+        .budget(&budget);
+    assert_send(&shared);
+    fn assert_sync<T: Sync>(_: &T) {}
+    assert_sync(&breaker);
+    assert_sync(&budget);
 }
 
 #[test]
