@@ -53,6 +53,10 @@ use crate::rng::JitterRng;
 /// let policy = Policy::builder(SlowStart).build()?;
 /// # Ok::<(), steadfast::ConfigError>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a backoff strategy",
+    note = "the built-in strategies are `Constant`, `Linear`, `Exponential`, `Fibonacci` and `Decorrelated`; a policy is built from one with `Policy::builder(backoff).build()?`"
+)]
 pub trait Backoff {
     /// The delay before retry number `retry` (1 for the first retry), at most `cap`.
     ///

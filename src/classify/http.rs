@@ -23,6 +23,10 @@ use super::{Classify, Decision, IoErrors};
 /// let classifier = HttpClassifier::new()
 ///     .errors(|e: &ClientError| if e.connect { Decision::RetryUnsent } else { Decision::Retry });
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot judge transport errors of type `{E}`",
+    note = "a closure `|error: &{E}| Decision::Retry` works, as do `RetryAllTransportErrors` and, for `std::io::Error`, `IoErrors`"
+)]
 pub trait ClassifyError<E> {
     /// The decision for one transport error.
     fn classify_error(&self, error: &E) -> Decision;

@@ -25,6 +25,10 @@ use crate::idempotency::IdempotencyKey;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a request the retry layer can repeat",
+    note = "the layer sends a clone of the request for each attempt: `RetryRequest` is implemented for `http::Request<B>` with a cloneable body; implement it for your own request type"
+)]
 pub trait RetryRequest: Clone {
     /// How safe this request is to repeat. Default: idempotent.
     fn idempotency(&self) -> Idempotency {
