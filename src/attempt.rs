@@ -75,8 +75,8 @@ impl Attempt {
     ///
     /// A call reads its clock only when something needs it: a call with a deadline or
     /// an attempt timeout starts its clock at its first poll; any other call starts it
-    /// when its first attempt fails, so for such a call this is the time since the
-    /// first failure (zero for the first and second attempts).
+    /// just before it first sleeps (a backoff delay, or a wait for a breaker), so for
+    /// such a call this is the time since then, and zero until the call has slept.
     ///
     /// ```
     /// # use steadfast::retry;

@@ -29,7 +29,9 @@ pub struct RetryEvent<'a, T, E> {
     pub attempt: u32,
     /// How long the call waits before the next attempt.
     pub delay: Duration,
-    /// Time since the call's first poll.
+    /// Time since the call started, as [`Attempt::elapsed`](crate::Attempt::elapsed)
+    /// measures it: from the first poll for a call with a deadline or attempt timeout,
+    /// otherwise from its first sleep (zero before it).
     pub elapsed: Duration,
     /// How the attempt failed.
     pub failure: Failure<'a, T, E>,

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 /// A seedable source of randomness for backoff and jitter.
 ///
-/// Each call seeds its own generator at its first poll (from its idempotency key, drawn
-/// from the thread's cryptographically secure generator) unless the policy fixes a seed, so clients that
-/// share one policy never share one sequence of delays.
+/// Each call seeds its own generator when it first needs a delay (after its first
+/// failure), from a seed unique to the call and the process, unless the policy fixes a
+/// seed: clients that share one policy never share one sequence of delays. It is
+/// public because [`Backoff`](crate::Backoff) implementations draw from it.
 ///
 /// ```
 /// use std::time::Duration;
