@@ -147,6 +147,25 @@ mod tests {
     }
 
     #[test]
+    fn no_count_is_lost_while_threads_come_and_go() {
+        // Waves of short-lived threads, more at once than there are owned cells, so
+        // numbers are handed back and taken again while others count.
+        let counter = Striped::default();
+        for _ in 0..8 {
+            std::thread::scope(|scope| {
+                for _ in 0..(OWNED + 4) {
+                    scope.spawn(|| {
+                        for _ in 0..500 {
+                            counter.add(2);
+                        }
+                    });
+                }
+            });
+        }
+        assert_eq!(counter.sum(), 8 * (OWNED as u64 + 4) * 500 * 2);
+    }
+
+    #[test]
     fn numbers_are_reused_after_a_thread_exits() {
         let first = std::thread::spawn(number).join().unwrap();
         let second = std::thread::spawn(number).join().unwrap();
