@@ -528,4 +528,79 @@ mod tests {
             .is_err()
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_state() -> impl Strategy<Value = BreakerState> {
+            prop_oneof![
+                Just(BreakerState::Open),
+                Just(BreakerState::HalfOpen),
+                Just(BreakerState::ForcedOpen),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the breaker says and however little time is left, a wait for
+            /// it never ends at or past the deadline.
+            #[test]
+            fn no_breaker_wait_ends_past_the_deadline(
+                deadline_us in 1_u64..10_000_000,
+                elapsed_us in 0_u64..10_000_000,
+                retry_in_us in proptest::option::of(0_u64..20_000_000),
+                backoff_us in 0_u64..5_000_000,
+                state in any_state(),
+                refusals in 1_usize..4,
+            ) {
+                let mut policy = Policy::builder(Constant::new(Duration::from_micros(backoff_us)))
+                    .max_elapsed(Duration::from_micros(deadline_us))
+                    .build()
+                    .unwrap();
+                let mut call = Call::begin(&policy, &StdClock);
+                call.next_attempt(Duration::ZERO);
+                let elapsed = Duration::from_micros(elapsed_us);
+                let rejected = Rejected::new(state, retry_in_us.map(Duration::from_micros));
+                for _ in 0..refusals {
+                    if let Ok(wait) = call.refused(&mut policy, elapsed, rejected) {
+                        prop_assert!(elapsed + wait < Duration::from_micros(deadline_us));
+                        prop_assert!(wait >= Duration::from_millis(1));
+                    }
+                }
+            }
+
+            /// No retry is scheduled to start at or past the deadline, whatever the
+            /// backoff and the server's hint.
+            #[test]
+            fn no_retry_starts_past_the_deadline(
+                deadline_us in 1_u64..10_000_000,
+                elapsed_us in 0_u64..10_000_000,
+                backoff_us in 0_u64..5_000_000,
+                hint_us in proptest::option::of(0_u64..120_000_000),
+            ) {
+                let mut policy = Policy::builder(Constant::new(Duration::from_micros(backoff_us)))
+                    .max_attempts(u32::MAX)
+                    .max_elapsed(Duration::from_micros(deadline_us))
+                    .build()
+                    .unwrap();
+                let mut call = Call::begin(&policy, &StdClock);
+                call.next_attempt(Duration::ZERO);
+                let decision = hint_us.map_or(Decision::Retry, |us| {
+                    Decision::RetryAfter(Duration::from_micros(us))
+                });
+                let elapsed = Duration::from_micros(elapsed_us);
+                let next = call.after(
+                    &mut policy,
+                    Idempotency::Idempotent,
+                    Ending::Finished(decision),
+                    true,
+                    || elapsed,
+                );
+                if let Next::Retry { delay, .. } = next {
+                    prop_assert!(elapsed + delay < Duration::from_micros(deadline_us));
+                }
+            }
+        }
+    }
 }
