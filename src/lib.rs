@@ -26,7 +26,10 @@
 //! **The call.** [`retry`] wraps an operation (a closure returning a future, called
 //! once per attempt with an [`Attempt`] context) in a [`Retry`]: a builder to
 //! configure the call, and the future that runs it, a hand-written state machine that
-//! allocates nothing. Await it, spawn it, or select on it as it is.
+//! allocates nothing. Await it, spawn it, or select on it as it is. A call pays only
+//! for what it uses: without a deadline it reads no clock until it first sleeps, it
+//! draws no random number before a failure (its idempotency key is derived when
+//! read), and without a budget or breaker it touches no shared memory.
 //! [`retry_with`] threads `&mut` state through the attempts.
 //!
 //! **The policy.** A [`RetryPolicy`] decides whether to try again and after how long.
@@ -46,13 +49,15 @@
 //! **Budgets.** A [`RetryBudget`] is shared by every call to one dependency and bounds
 //! their retries together, so that retries can never multiply the load on a failing
 //! service: a lock-free token bucket, or a ratio of recent first attempts (as Finagle
-//! and gRPC do it). [`Retry::budget`] puts a call under one.
+//! and gRPC do it). [`Retry::budget`] puts a call under one, borrowing it: a first
+//! attempt's deposit writes only its own thread's counter.
 //!
 //! **Breakers.** A [`CircuitBreaker`] is shared by every task that calls one
 //! dependency: after enough failures it opens and rejects calls at once, then lets a
 //! few probes through to find out whether the dependency is back. Closed-state
-//! admission is two atomic loads; probe permits are guards that a cancelled call gives
-//! back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
+//! admission is two atomic loads and a success writes only the calling thread's own
+//! counter, so threads sharing a healthy breaker never contend; probe permits are
+//! guards that a cancelled call gives back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
 //! ([`Retry::breaker`]).
 //!
 //! **Idempotency.** Each call has one [`IdempotencyKey`], the same for all its attempts.
