@@ -55,8 +55,9 @@
 //! **Breakers.** A [`CircuitBreaker`] is shared by every task that calls one
 //! dependency: after enough failures it opens and rejects calls at once, then lets a
 //! few probes through to find out whether the dependency is back. Closed-state
-//! admission is two atomic loads and a success writes only the calling thread's own
-//! counter, so threads sharing a healthy breaker never contend; probe permits are
+//! admission is two atomic loads and, with the default rules, a success writes only
+//! the calling thread's own counter, so threads sharing a healthy breaker never
+//! contend; probe permits are
 //! guards that a cancelled call gives back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
 //! ([`Retry::breaker`]).
 //!

@@ -586,8 +586,8 @@ where
         let (parts, mut timer, mut state) = (this.parts, this.timer, this.state);
         let mut immediate = 0_u32;
         loop {
-            let flow = match state.as_mut().project() {
-                StateProj::Idle => parts.begin(None, timer.as_mut(), state.as_mut()),
+            let mut flow = match state.as_mut().project() {
+                StateProj::Idle => parts.admit(None, timer.as_mut(), state.as_mut()),
                 StateProj::Running {
                     attempt,
                     limit,
@@ -599,6 +599,9 @@ where
                             if !limit.is_some() {
                                 return Poll::Pending;
                             }
+                            // `admit` armed the timer with the limit: the slot is
+                            // empty only if that invariant broke, and then the
+                            // attempt counts as timed out rather than hang.
                             if let Some(timer) = timer.as_mut().as_pin_mut() {
                                 ready!(timer.poll(cx));
                             }
@@ -617,17 +620,16 @@ where
                     }
                     timer.set(None);
                     let last = last.take();
-                    parts.begin(last, timer.as_mut(), state.as_mut())
+                    parts.admit(last, timer.as_mut(), state.as_mut())
                 }
                 StateProj::Yielded { last } => {
                     let last = last.take();
-                    parts.begin(last, timer.as_mut(), state.as_mut())
+                    parts.admit(last, timer.as_mut(), state.as_mut())
                 }
                 // Misuse by the caller, not a configuration: the contract of `Future`.
                 #[allow(clippy::panic)]
                 StateProj::Done => panic!("`Retry` polled after completion"),
             };
-            let mut flow = flow;
             loop {
                 match flow {
                     Flow::Continue => break,
@@ -640,7 +642,7 @@ where
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
-                        flow = parts.begin(Some(last), timer.as_mut(), state.as_mut());
+                        flow = parts.admit(Some(last), timer.as_mut(), state.as_mut());
                     }
                     Flow::Retry(delay, last) => {
                         timer.set(Some(parts.sleeper.sleep(delay)));
@@ -666,10 +668,10 @@ where
     S: Sleeper<Sleep: Future<Output = ()>>,
     K: Clock,
 {
-    /// Starts the next attempt (the first, when `last` is `None`), or waits for the
-    /// breaker, or ends the call.
+    /// Admits the next attempt (the first, when `last` is `None`) and starts it, or
+    /// waits for the breaker, or ends the call.
     #[inline(always)]
-    fn begin(
+    fn admit(
         &mut self,
         last: Option<Ended<Op::Ok, Op::Err>>,
         mut timer: Pin<&mut Option<S::Sleep>>,
@@ -753,7 +755,7 @@ where
         if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
             breaker.record(permit, CallOutcome::from_decision(decision));
         }
-        // Invariant: `begin` made the call before the first attempt could end.
+        // Invariant: `admit` made the call before the first attempt could end.
         let Some(call) = &mut self.call else {
             return Flow::Done(Some(ended), StopReason::StateLost, 0);
         };

@@ -130,8 +130,19 @@ impl Striped {
 mod tests {
     use super::*;
 
+    /// Thread numbers are global: tests that hold many at once run one at a time, so
+    /// that the reuse test is not starved of numbers by the others.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     #[test]
     fn sums_what_every_thread_added() {
+        let _serial = serial();
         let counter = Striped::default();
         std::thread::scope(|scope| {
             for _ in 0..(OWNED + 8) {
@@ -150,6 +161,7 @@ mod tests {
     fn no_count_is_lost_while_threads_come_and_go() {
         // Waves of short-lived threads, more at once than there are owned cells, so
         // numbers are handed back and taken again while others count.
+        let _serial = serial();
         let counter = Striped::default();
         for _ in 0..8 {
             std::thread::scope(|scope| {
@@ -167,8 +179,13 @@ mod tests {
 
     #[test]
     fn numbers_are_reused_after_a_thread_exits() {
-        let first = std::thread::spawn(number).join().unwrap();
-        let second = std::thread::spawn(number).join().unwrap();
-        assert!(first < OWNED && second < OWNED);
+        let _serial = serial();
+        // Three times as many threads, one after another, as there are owned cells:
+        // without reuse, the later ones would get no owned cell.
+        for _ in 0..3 * OWNED {
+            let first = std::thread::spawn(number).join().unwrap();
+            let second = std::thread::spawn(number).join().unwrap();
+            assert!(first < OWNED && second < OWNED);
+        }
     }
 }

@@ -212,9 +212,9 @@ impl Ledger {
 ///
 /// The happy path of every call (a first attempt deposited into a budget, a success
 /// counted by a breaker) must not read the clock or write a word that other threads
-/// write, so it only adds to a [`Striped`] counter. Whatever reads the windowed total
-/// (a withdrawal, a failure, a snapshot: each reads the clock anyway) first dates the
-/// events counted since the last reading: all at the present slot if that reading is
+/// write, so it only adds to a [`Striped`] counter. Whatever needs the windowed total
+/// (a withdrawal the dated deposits cannot pay for, a failure, a snapshot: each reads
+/// the clock anyway) first dates the events counted since the last dating: all at the present slot if that reading is
 /// less than a window old; otherwise, assuming they were spread evenly over the time
 /// since, only the share that falls inside the window. An event is so dated at most
 /// the time between two readings late, and exactly when readings are frequent (as in

@@ -10,7 +10,8 @@
 //! opens again, for longer if so configured.
 //!
 //! - **Closed**: calls flow; outcomes are counted. Admission is two atomic loads, and
-//!   a success writes only to the calling thread's own counter cell.
+//!   with the default rules a success writes only to the calling thread's own counter
+//!   cell.
 //! - **Open**: calls are rejected, each rejection saying when the next probe will be
 //!   admitted.
 //! - **Half-open**: at most N probes at a time; enough successes close the breaker, a
@@ -217,7 +218,8 @@ impl CircuitBreaker {
         let mut now = None;
         let mut refusal = None;
         let admitted = inner.machine.update(|word| match word.phase {
-            Phase::Closed => Some(word),
+            // Closed since the first look: admitted without a write.
+            Phase::Closed => None,
             Phase::Open => {
                 let now = *now.get_or_insert_with(|| self.now());
                 match self.open_until(word.epoch) {
@@ -244,14 +246,10 @@ impl CircuitBreaker {
             }
         });
         match admitted {
-            Ok((before, after)) if after.phase == Phase::Closed => {
-                // It closed between the first load and the update.
-                debug_assert_eq!(before, after);
-                Ok(Permit {
-                    kind: PermitKind::Closed { epoch: after.epoch },
-                    started: self.started(),
-                })
-            }
+            Err(word) if word.phase == Phase::Closed => Ok(Permit {
+                kind: PermitKind::Closed { epoch: word.epoch },
+                started: self.started(),
+            }),
             Ok((before, after)) => {
                 if before.phase == Phase::Open {
                     self.transitioned(BreakerState::Open, BreakerState::HalfOpen, None);
@@ -387,7 +385,8 @@ impl CircuitBreaker {
                 })
     }
 
-    /// Moves from `word` to open, if no one else has moved it first.
+    /// Opens the breaker from `from` in `epoch`, unless another transition has moved
+    /// it on first.
     fn open(&self, epoch: u32, from: Phase) {
         let inner = &*self.inner;
         // Re-decided after every lost race: the outcome that trips the breaker is
