@@ -47,7 +47,7 @@ impl Attempt {
     /// # use steadfast::retry;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let n = retry(|attempt| async move { Ok::<_, ()>(attempt.number()) }).await.unwrap();
+    /// let n = retry(|attempt| async move { Ok::<_, std::io::Error>(attempt.number()) }).await.unwrap();
     /// assert_eq!(n, 1);
     /// # }
     /// ```
@@ -62,7 +62,7 @@ impl Attempt {
     /// # use steadfast::retry;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let retried = retry(|attempt| async move { Ok::<_, ()>(attempt.is_retry()) }).await.unwrap();
+    /// let retried = retry(|attempt| async move { Ok::<_, std::io::Error>(attempt.is_retry()) }).await.unwrap();
     /// assert!(!retried);
     /// # }
     /// ```
@@ -82,7 +82,7 @@ impl Attempt {
     /// # use steadfast::retry;
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let elapsed = retry(|attempt| async move { Ok::<_, ()>(attempt.elapsed()) }).await.unwrap();
+    /// let elapsed = retry(|attempt| async move { Ok::<_, std::io::Error>(attempt.elapsed()) }).await.unwrap();
     /// assert_eq!(elapsed, std::time::Duration::ZERO);
     /// # }
     /// ```
@@ -101,7 +101,7 @@ impl Attempt {
     /// # use steadfast::retry;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let key = retry(|attempt| async move { Ok::<_, ()>(attempt.idempotency_key()) }).await.unwrap();
+    /// let key = retry(|attempt| async move { Ok::<_, std::io::Error>(attempt.idempotency_key()) }).await.unwrap();
     /// println!("Idempotency-Key: \"{key}\"");
     /// # }
     /// ```

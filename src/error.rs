@@ -8,6 +8,8 @@
 //! }
 //! ```
 
+use std::any::Any;
+use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
@@ -15,9 +17,44 @@ use std::time::Duration;
 /// stopped, and how many attempts ran.
 ///
 /// Your error comes back unchanged: [`error`](Self::error) borrows it,
-/// [`into_error`](Self::into_error) returns it, and it is the
-/// [`source`](std::error::Error::source) of this error. There is no error of yours when
-/// the last attempt timed out rather than failed.
+/// [`into_error`](Self::into_error) returns it, and the message ends with it. There is
+/// no error of yours when the last attempt timed out rather than failed.
+///
+/// # With `?`
+///
+/// `RetryError<E>` is a [`std::error::Error`] for any error that can be printed
+/// (`E: Debug + Display + 'static`), so a failed call goes through `?` into
+/// `anyhow::Result`, `eyre::Result` or `Result<_, Box<dyn Error + Send + Sync>>`, also
+/// when your operation's own error is an `anyhow::Error`, which is not a
+/// `std::error::Error` itself.
+///
+/// Its [`source`](std::error::Error::source) is the last attempt's failure, so error
+/// reporters print the chain. Past your error, the chain goes on through the error's own
+/// sources when it is an [`std::io::Error`], a boxed `dyn Error` (`Box` or `Arc`, with or
+/// without `Send + Sync`), an `anyhow::Error` (feature `anyhow`) or an `eyre::Report`
+/// (feature `eyre`). For any other type Rust cannot ask a type that might not be an
+/// error for its sources, so the chain ends at your error: read them from
+/// [`error`](Self::error).
+///
+/// ```
+/// use steadfast::retry;
+///
+/// async fn fetch() -> anyhow::Result<u32> {
+///     let value = retry(|_| async { Err::<u32, _>(anyhow::anyhow!("connection reset")) })
+///         .with(steadfast::Policy::builder(steadfast::Constant::new(std::time::Duration::ZERO)).build()?)
+///         .await?;
+///     Ok(value)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = fetch().await.unwrap_err();
+/// assert_eq!(
+///     format!("{err:#}"),
+///     "gave up after 3 attempts (attempts exhausted): connection reset: connection reset"
+/// );
+/// # }
+/// ```
 ///
 /// ```
 /// use steadfast::{retry, Policy, StopReason};
@@ -33,16 +70,76 @@ use std::time::Duration;
 /// assert_eq!(err.reason(), StopReason::AttemptsExhausted);
 /// assert_eq!(err.attempts(), 2);
 /// assert_eq!(err.error(), Some(&"down"));
-/// assert_eq!(err.to_string(), "gave up after 2 attempts: attempts exhausted");
+/// assert_eq!(err.to_string(), "gave up after 2 attempts (attempts exhausted): down");
 /// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("gave up after {attempts} {noun}: {reason}", noun = if *.attempts == 1 { "attempt" } else { "attempts" })]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryError<E> {
     reason: StopReason,
     attempts: u32,
-    #[source]
     last: Option<AttemptError<E>>,
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noun = if self.attempts == 1 {
+            "attempt"
+        } else {
+            "attempts"
+        };
+        write!(
+            f,
+            "gave up after {} {noun} ({})",
+            self.attempts, self.reason
+        )?;
+        match &self.last {
+            Some(last) => write!(f, ": {last}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display + 'static> Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        let last = self.last.as_ref()?;
+        match last {
+            AttemptError::Operation(error) => Some(as_error(error).unwrap_or(last)),
+            AttemptError::TimedOut(_) => Some(last),
+        }
+    }
+}
+
+/// Your error as a `dyn Error`, when its type is one that is known to be an error (see
+/// [`RetryError`]'s section on `?`). Without specialisation, a generic `E` that might not
+/// be an error cannot be asked for its sources in any other way.
+fn as_error<E: 'static>(error: &E) -> Option<&(dyn Error + 'static)> {
+    let any: &dyn Any = error;
+    if let Some(io) = any.downcast_ref::<std::io::Error>() {
+        return Some(io);
+    }
+    macro_rules! boxed {
+        ($($carrier:ty),*) => {$(
+            if let Some(boxed) = any.downcast_ref::<$carrier>() {
+                return Some(&**boxed);
+            }
+        )*};
+    }
+    boxed!(
+        Box<dyn Error + Send + Sync>,
+        Box<dyn Error + Send>,
+        Box<dyn Error>,
+        std::sync::Arc<dyn Error + Send + Sync>,
+        std::sync::Arc<dyn Error>
+    );
+    #[cfg(feature = "anyhow")]
+    if let Some(error) = any.downcast_ref::<anyhow::Error>() {
+        return Some(error.as_ref());
+    }
+    #[cfg(feature = "eyre")]
+    if let Some(report) = any.downcast_ref::<eyre::Report>() {
+        return Some(report.as_ref());
+    }
+    None
 }
 
 impl<E> RetryError<E> {
@@ -160,16 +257,34 @@ impl<E> RetryError<E> {
 /// let timeout: AttemptError<std::io::Error> = AttemptError::TimedOut(Duration::from_secs(2));
 /// assert_eq!(timeout.to_string(), "attempt timed out after 2s");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AttemptError<E> {
     /// The operation returned this error.
-    #[error(transparent)]
     Operation(E),
     /// The attempt ran out of time (the per-attempt timeout or the call's deadline) and
     /// was dropped.
-    #[error("attempt timed out after {0:?}")]
     TimedOut(Duration),
+}
+
+impl<E: fmt::Display> fmt::Display for AttemptError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Operation(error) => error.fmt(f),
+            Self::TimedOut(after) => write!(f, "attempt timed out after {after:?}"),
+        }
+    }
+}
+
+/// Stands for your error where it cannot be handed out as itself: it reads the same,
+/// and its sources are your error's sources when its type is known to be an error.
+impl<E: fmt::Debug + fmt::Display + 'static> Error for AttemptError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Self::Operation(error) => as_error(error)?.source(),
+            Self::TimedOut(_) => None,
+        }
+    }
 }
 
 /// Why a call stopped retrying.
@@ -251,18 +366,26 @@ impl fmt::Display for StopReason {
 
 /// A setting that cannot work, found when a policy or strategy is built.
 ///
+/// Each message names the setting, the value given and what is allowed, in words.
+///
 /// ```
-/// use steadfast::{ConfigError, Policy};
+/// use steadfast::{ConfigError, Policy, RetryBudget};
 ///
 /// let err = Policy::builder(steadfast::Exponential::default()).max_attempts(0).build().unwrap_err();
 /// assert_eq!(err, ConfigError::ZeroAttempts);
-/// assert_eq!(err.to_string(), "max attempts must be at least 1");
+/// assert_eq!(err.to_string(), "max attempts must be at least 1, got 0");
+///
+/// let err = RetryBudget::token_bucket(0.0, 1.0).build().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "refill rate per second must be greater than 0 and at most 1e9, got 0"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A multiplier that is NaN, infinite or negative.
-    #[error("{setting} must be a finite number not below zero, got {value}")]
+    #[error("{setting} must be a finite number, 0 or more, got {value}", value = Shown(*.value))]
     InvalidFactor {
         /// The setting at fault.
         setting: &'static str,
@@ -270,26 +393,38 @@ pub enum ConfigError {
         value: f64,
     },
     /// A number outside the range the setting allows.
-    #[error("{setting} must be between {min} and {max}, got {value}")]
+    #[error("{setting} must be {allowed}, got {value}", value = Shown(*.value))]
     OutOfRange {
         /// The setting at fault.
         setting: &'static str,
         /// The value given.
         value: f64,
-        /// The smallest allowed value.
-        min: f64,
-        /// The largest allowed value.
-        max: f64,
+        /// What the setting allows, in words: "between 0 and 1", "at least 1".
+        allowed: &'static str,
     },
     /// A limit of zero attempts, which would never call the operation.
-    #[error("max attempts must be at least 1")]
+    #[error("max attempts must be at least 1, got 0")]
     ZeroAttempts,
     /// A duration of zero where only a positive one makes sense.
-    #[error("{setting} must be longer than zero")]
+    #[error("{setting} must be longer than zero, got 0s")]
     ZeroDuration {
         /// The setting at fault.
         setting: &'static str,
     },
+}
+
+/// A number as a person would write it: `0.25`, `1e9`, `1e-300`, never 300 digits.
+struct Shown(f64);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let magnitude = self.0.abs();
+        if magnitude != 0.0 && magnitude.is_finite() && !(1e-4..1e9).contains(&magnitude) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
 }
 
 impl ConfigError {
@@ -301,11 +436,12 @@ impl ConfigError {
         }
     }
 
+    /// Checks `min <= value <= max`; `allowed` says the same in words for the message.
     pub(crate) fn check_range(
         setting: &'static str,
         value: f64,
-        min: f64,
-        max: f64,
+        (min, max): (f64, f64),
+        allowed: &'static str,
     ) -> Result<(), Self> {
         if (min..=max).contains(&value) {
             Ok(())
@@ -313,8 +449,7 @@ impl ConfigError {
             Err(Self::OutOfRange {
                 setting,
                 value,
-                min,
-                max,
+                allowed,
             })
         }
     }
@@ -325,5 +460,23 @@ impl ConfigError {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_messages_are_short() {
+        let shown = |v: f64| Shown(v).to_string();
+        assert_eq!(shown(0.0), "0");
+        assert_eq!(shown(0.25), "0.25");
+        assert_eq!(shown(1e9), "1e9");
+        assert_eq!(shown(f64::MIN_POSITIVE), "2.2250738585072014e-308");
+        assert_eq!(shown(f64::MAX), "1.7976931348623157e308");
+        assert_eq!(shown(-0.5), "-0.5");
+        assert_eq!(shown(f64::NAN), "NaN");
+        assert_eq!(shown(f64::INFINITY), "inf");
     }
 }

@@ -77,7 +77,7 @@ pub enum Failure<'a, T, E> {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let retries = AtomicU32::new(0);
-/// let _ = steadfast::retry(|_| async { Err::<(), _>(()) }).hook(CountRetries(&retries)).await;
+/// let _ = steadfast::retry(|_| async { Err::<(), _>("down") }).hook(CountRetries(&retries)).await;
 /// assert_eq!(retries.load(Ordering::Relaxed), 2);
 /// # }
 /// ```

@@ -91,7 +91,12 @@ impl Jitter {
     /// assert!(Jitter::proportional(f64::NAN).is_err());
     /// ```
     pub fn proportional(fraction: f64) -> Result<Self, ConfigError> {
-        ConfigError::check_range("proportional jitter fraction", fraction, 0.0, 1.0)?;
+        ConfigError::check_range(
+            "proportional jitter fraction",
+            fraction,
+            (0.0, 1.0),
+            "between 0 and 1",
+        )?;
         Ok(Self {
             kind: Kind::Proportional(fraction),
         })

@@ -109,6 +109,7 @@ mod call_id;
 mod classify;
 mod clock;
 mod error;
+mod finished;
 mod hook;
 mod idempotency;
 mod jitter;
@@ -140,6 +141,7 @@ pub use classify::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse
 pub use clock::TokioClock;
 pub use clock::{Clock, DefaultClock, StdClock};
 pub use error::{AttemptError, ConfigError, RetryError, StopReason};
+pub use finished::Finished;
 pub use hook::{Failure, OnRetry, RetryEvent};
 pub use idempotency::{EncodedKey, Idempotency, IdempotencyKey};
 #[cfg(feature = "http")]
@@ -151,7 +153,7 @@ pub use jitter::Jitter;
 pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
 pub use operation::{Operation, Stateful, Stateless};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
-pub use retry::{Retry, retry, retry_with};
+pub use retry::{Report, Retry, retry, retry_with};
 pub use rng::JitterRng;
 #[cfg(feature = "tokio")]
 pub use sleep::TokioSleeper;

@@ -359,7 +359,7 @@ impl<B: Backoff> PolicyBuilder<B> {
     ///     .attempt_timeout(Duration::ZERO)
     ///     .build()
     ///     .unwrap_err();
-    /// assert_eq!(err.to_string(), "attempt timeout must be longer than zero");
+    /// assert_eq!(err.to_string(), "attempt timeout must be longer than zero, got 0s");
     /// ```
     pub fn build(self) -> Result<Policy<B>, crate::ConfigError> {
         if self.max_attempts == 0 {

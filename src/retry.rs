@@ -21,6 +21,7 @@ use crate::call::{Call, Ending, IMMEDIATE_RETRIES_PER_POLL, Limit, Next};
 use crate::classify::{Classify, ClassifyOutcome, Decision, RetryAnyError};
 use crate::clock::{Clock, DefaultClock};
 use crate::error::{AttemptError, RetryError, StopReason};
+use crate::finished::Finished;
 use crate::hook::{Failure, OnRetry, RetryEvent};
 use crate::idempotency::Idempotency;
 use crate::operation::{Operation, Stateful, Stateless};
@@ -247,10 +248,29 @@ enum Flow<T, E> {
     Continue,
     /// Start the next attempt after `delay` (zero: at once).
     Retry(Duration, Ended<T, E>),
-    /// The call is over, for this reason after this many attempts. The answer is
-    /// built only where `poll` returns it: moving a finished `Result` through an
-    /// intermediate value costs a store-forwarding stall on every call.
-    Done(Option<Ended<T, E>>, StopReason, u32),
+    /// The call is over. The answer is built only where `poll` returns it: moving a
+    /// finished `Result` through an intermediate value costs a store-forwarding stall
+    /// on every call.
+    Done(Stop<T, E>),
+}
+
+/// How a call ended: its last outcome, why retrying stopped (`None` when the classifier
+/// accepted the outcome), and how many attempts ran.
+struct Stop<T, E> {
+    last: Option<Ended<T, E>>,
+    reason: Option<StopReason>,
+    attempts: u32,
+}
+
+impl<T, E> Flow<T, E> {
+    #[inline]
+    fn stop(last: Option<Ended<T, E>>, reason: StopReason, attempts: u32) -> Self {
+        Self::Done(Stop {
+            last,
+            reason: Some(reason),
+            attempts,
+        })
+    }
 }
 
 impl<Op: Operation> Retry<'static, Op> {
@@ -568,11 +588,75 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
     pub fn clock<K2: Clock>(self, clock: K2) -> Retry<'a, Op, P, C, H, S, K2> {
         replace!(self, clock: clock)
     }
+
+    /// Makes the call answer with a [`Finished`] value, which says how many attempts
+    /// ran and why retrying stopped when it stopped on a value the classifier
+    /// rejected (an `Ok` HTTP 503 after the last attempt, say). Errors are unchanged:
+    /// a [`RetryError`] already says both.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let finished = steadfast::retry(|_| async { Ok::<_, std::io::Error>("fine") })
+    ///     .report()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((finished.attempts(), finished.stopped()), (1, None));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn report(self) -> Report<'a, Op, P, C, H, S, K> {
+        Report { call: self }
+    }
+}
+
+pin_project! {
+    /// A call that answers with a [`Finished`] value; made by [`Retry::report`].
+    ///
+    /// ```
+    /// let call: steadfast::Report<'_, _> = steadfast::retry(|_| async { Ok::<_, std::io::Error>(()) }).report();
+    /// ```
+    #[must_use = "a call does nothing until it is awaited or polled"]
+    pub struct Report<'a, Op, P = Policy, C = RetryAnyError, H = (), S = DefaultSleeper, K = DefaultClock>
+    where
+        Op: Operation,
+        S: Sleeper,
+    {
+        #[pin]
+        call: Retry<'a, Op, P, C, H, S, K>,
+    }
+}
+
+impl<Op, P, C, H, S, K> Future for Report<'_, Op, P, C, H, S, K>
+where
+    Op: Operation<Err: fmt::Display>,
+    P: RetryPolicy,
+    C: Classify<Op::Ok, Op::Err>,
+    H: OnRetry<Op::Ok, Op::Err>,
+    S: Sleeper<Sleep: Future<Output = ()>>,
+    K: Clock,
+{
+    type Output = Result<Finished<Op::Ok>, RetryError<Op::Err>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll_stop(cx).map(Stop::into_report)
+    }
+}
+
+impl<Op, P, C, H, S, K> fmt::Debug for Report<'_, Op, P, C, H, S, K>
+where
+    Op: Operation,
+    S: Sleeper,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report").field("call", &self.call).finish()
+    }
 }
 
 impl<Op, P, C, H, S, K> Future for Retry<'_, Op, P, C, H, S, K>
 where
-    Op: Operation,
+    Op: Operation<Err: fmt::Display>,
     P: RetryPolicy,
     C: Classify<Op::Ok, Op::Err>,
     H: OnRetry<Op::Ok, Op::Err>,
@@ -581,7 +665,24 @@ where
 {
     type Output = Result<Op::Ok, RetryError<Op::Err>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_stop(cx).map(Stop::into_result)
+    }
+}
+
+impl<Op, P, C, H, S, K> Retry<'_, Op, P, C, H, S, K>
+where
+    Op: Operation<Err: fmt::Display>,
+    P: RetryPolicy,
+    C: Classify<Op::Ok, Op::Err>,
+    H: OnRetry<Op::Ok, Op::Err>,
+    S: Sleeper<Sleep: Future<Output = ()>>,
+    K: Clock,
+{
+    /// Runs the call until it stops: `poll` and [`Report`] each shape the answer.
+    #[inline(always)]
+    fn poll_stop(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Stop<Op::Ok, Op::Err>> {
         let this = self.project();
         let (parts, mut timer, mut state) = (this.parts, this.timer, this.state);
         let mut immediate = 0_u32;
@@ -649,9 +750,10 @@ where
                         state.set(State::Sleeping { last: Some(last) });
                         break;
                     }
-                    Flow::Done(last, reason, attempts) => {
+                    Flow::Done(stop) => {
                         state.set(State::Done);
-                        return Poll::Ready(conclude(last, reason, attempts));
+                        parts.log_stop(&stop);
+                        return Poll::Ready(stop);
                     }
                 }
             }
@@ -661,7 +763,7 @@ where
 
 impl<Op, P, C, H, S, K> Parts<'_, Op, P, C, H, S, K>
 where
-    Op: Operation,
+    Op: Operation<Err: fmt::Display>,
     P: RetryPolicy,
     C: Classify<Op::Ok, Op::Err>,
     H: OnRetry<Op::Ok, Op::Err>,
@@ -694,7 +796,7 @@ where
             }
         };
         if let Err(reason) = Call::may_start(&self.policy, elapsed) {
-            return Flow::Done(last, reason, call.attempts());
+            return Flow::stop(last, reason, call.attempts());
         }
         let permit = match self.breaker.as_deref().map(CircuitBreaker::try_acquire) {
             None => None,
@@ -712,13 +814,13 @@ where
                         state.set(State::Sleeping { last });
                         Flow::Continue
                     }
-                    Err(reason) => Flow::Done(last, reason, call.attempts()),
+                    Err(reason) => Flow::stop(last, reason, call.attempts()),
                 };
             }
         };
         let attempts = call.attempts();
         let Some(attempt) = self.operation.start(call.next_attempt(elapsed)) else {
-            return Flow::Done(last, StopReason::StateLost, attempts);
+            return Flow::stop(last, StopReason::StateLost, attempts);
         };
         let limit = Call::limit(&self.policy, elapsed);
         if limit.is_some() {
@@ -757,7 +859,7 @@ where
         }
         // Invariant: `admit` made the call before the first attempt could end.
         let Some(call) = &mut self.call else {
-            return Flow::Done(Some(ended), StopReason::StateLost, 0);
+            return Flow::stop(Some(ended), StopReason::StateLost, 0);
         };
         let attempts = call.attempts();
         let can_start = self.operation.can_start(crate::operation::Token);
@@ -771,12 +873,13 @@ where
             || started.elapsed(clock),
         ) {
             Next::Finish => {
-                if attempts > 1 && decision == Decision::Success {
-                    tracing::debug!(attempts, "succeeded after retrying");
-                }
-                return Flow::Done(Some(ended), StopReason::Permanent, attempts);
+                return Flow::Done(Stop {
+                    last: Some(ended),
+                    reason: (decision != Decision::Success).then_some(StopReason::Permanent),
+                    attempts,
+                });
             }
-            Next::Stop(reason) => return Flow::Done(Some(ended), reason, attempts),
+            Next::Stop(reason) => return Flow::stop(Some(ended), reason, attempts),
             Next::Retry {
                 delay,
                 cause,
@@ -785,7 +888,7 @@ where
         };
         if let Some(budget) = &self.budget {
             if !budget.try_withdraw(cause) {
-                return Flow::Done(Some(ended), StopReason::BudgetExhausted, attempts);
+                return Flow::stop(Some(ended), StopReason::BudgetExhausted, attempts);
             }
         }
         if !delay.is_zero() {
@@ -795,6 +898,7 @@ where
             attempt = attempts,
             delay_ms = delay.as_millis() as u64,
             decision = ?decision,
+            failure = %Described(&self.classifier, &ended),
             "retrying"
         );
         self.hook.on_retry(&RetryEvent {
@@ -812,25 +916,76 @@ where
     }
 }
 
-/// The call's final answer, from the last attempt's outcome and the reason it stopped.
-/// A value the classifier rejected is still the caller's to inspect, so it comes back
-/// as `Ok`.
-#[inline]
-fn conclude<T, E>(
-    last: Option<Ended<T, E>>,
-    reason: StopReason,
-    attempts: u32,
-) -> Result<T, RetryError<E>> {
-    if reason != StopReason::Permanent {
-        tracing::debug!(attempts, reason = %reason, "retry stopped");
+impl<T, E> Stop<T, E> {
+    /// The call's final answer. A value the classifier rejected is still the caller's
+    /// to inspect, so it comes back as `Ok`.
+    #[inline]
+    fn into_result(self) -> Result<T, RetryError<E>> {
+        let reason = self.reason.unwrap_or(StopReason::Permanent);
+        let failure = match self.last {
+            Some(Ended::Finished(Ok(value))) => return Ok(value),
+            Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
+            Some(Ended::TimedOut(limit)) => Some(AttemptError::TimedOut(limit.after())),
+            None => None,
+        };
+        Err(RetryError::new(reason, self.attempts, failure))
     }
-    let failure = match last {
-        Some(Ended::Finished(Ok(value))) => return Ok(value),
-        Some(Ended::Finished(Err(error))) => Some(AttemptError::Operation(error)),
-        Some(Ended::TimedOut(limit)) => Some(AttemptError::TimedOut(limit.after())),
-        None => None,
-    };
-    Err(RetryError::new(reason, attempts, failure))
+
+    /// The final answer with the value's story: why retrying stopped on it, if it did.
+    #[inline]
+    fn into_report(self) -> Result<Finished<T>, RetryError<E>> {
+        let (attempts, stopped) = (self.attempts, self.reason);
+        self.into_result().map(|value| Finished {
+            value,
+            attempts,
+            stopped,
+        })
+    }
+}
+
+impl<Op, P, C, H, S, K> Parts<'_, Op, P, C, H, S, K>
+where
+    Op: Operation<Err: fmt::Display>,
+    C: Classify<Op::Ok, Op::Err>,
+{
+    /// The call's last log line. Giving up on a failure that retrying might have fixed
+    /// is a `warn`: the dependency stayed down longer than the policy could absorb. A
+    /// permanent failure is the caller's to report, and a success after retrying is the
+    /// crate doing its job, so both are `debug`.
+    #[inline]
+    fn log_stop(&self, stop: &Stop<Op::Ok, Op::Err>) {
+        let attempts = stop.attempts;
+        match (stop.reason, &stop.last) {
+            (None, _) if attempts > 1 => tracing::debug!(attempts, "succeeded after retrying"),
+            (None, _) => {}
+            (Some(StopReason::Permanent), Some(last)) => tracing::debug!(
+                attempts,
+                failure = %Described(&self.classifier, last),
+                "failed permanently"
+            ),
+            (Some(reason), Some(last)) => tracing::warn!(
+                attempts,
+                reason = %reason,
+                failure = %Described(&self.classifier, last),
+                "gave up retrying"
+            ),
+            (Some(reason), None) => tracing::warn!(attempts, reason = %reason, "gave up retrying"),
+        }
+    }
+}
+
+/// An attempt's outcome, for a log line: your error's `Display`, what the classifier
+/// says of a value it rejected (the status of an HTTP response), or the timeout.
+struct Described<'a, C, T, E>(&'a C, &'a Ended<T, E>);
+
+impl<C: Classify<T, E>, T, E: fmt::Display> fmt::Display for Described<'_, C, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Ended::Finished(Ok(value)) => self.0.describe_rejected(value, f),
+            Ended::Finished(Err(error)) => error.fmt(f),
+            Ended::TimedOut(limit) => write!(f, "attempt timed out after {:?}", limit.after()),
+        }
+    }
 }
 
 impl<Op, P, C, H, S, K> fmt::Debug for Retry<'_, Op, P, C, H, S, K>

@@ -607,7 +607,7 @@ async fn an_open_breaker_stops_a_retry_before_its_first_attempt() {
     let calls = AtomicU32::new(0);
     let err = retry(|_| {
         calls.fetch_add(1, Ordering::Relaxed);
-        async { Ok::<_, ()>(()) }
+        async { Ok::<_, &str>(()) }
     })
     .breaker(&breaker)
     .await
@@ -638,7 +638,7 @@ async fn retries_trip_the_breaker_and_stop_with_the_last_error() {
     assert_eq!((err.attempts(), err.error()), (3, Some(&3)));
     assert_eq!(
         err.to_string(),
-        "gave up after 3 attempts: circuit breaker open, next probe in 29.99s"
+        "gave up after 3 attempts (circuit breaker open, next probe in 29.99s): 3"
     );
 }
 
@@ -673,7 +673,7 @@ async fn a_call_waits_for_the_probe_when_its_deadline_allows() {
         .max_elapsed(Duration::from_secs(5))
         .build()
         .unwrap();
-    let value = retry(|attempt| async move { Ok::<_, ()>(attempt.number()) })
+    let value = retry(|attempt| async move { Ok::<_, &str>(attempt.number()) })
         .with(policy)
         .breaker(&breaker)
         .await;
@@ -697,7 +697,7 @@ async fn a_call_waits_for_the_probe_when_its_deadline_allows() {
         .build()
         .unwrap();
     let start = tokio::time::Instant::now();
-    let err = retry(|_| async { Ok::<_, ()>(()) })
+    let err = retry(|_| async { Ok::<_, &str>(()) })
         .with(short)
         .breaker(&breaker)
         .await
@@ -722,7 +722,7 @@ async fn timeouts_count_as_breaker_failures() {
         .unwrap();
     let _ = retry(|_| async {
         tokio::time::sleep(Duration::from_secs(10)).await;
-        Ok::<_, ()>(())
+        Ok::<_, &str>(())
     })
     .with(policy)
     .breaker(&breaker)
@@ -741,7 +741,7 @@ async fn a_cancelled_retry_gives_its_probe_back() {
     tokio::time::advance(Duration::from_secs(1)).await;
     let hanging = retry(|_| async {
         tokio::time::sleep(Duration::from_secs(3600)).await;
-        Ok::<_, ()>(())
+        Ok::<_, &str>(())
     })
     .breaker(&breaker)
     .into_future();
@@ -897,7 +897,7 @@ async fn no_breaker_wait_ends_past_the_deadline() {
     let mut attempts = 0;
     let err = retry(|_| {
         attempts += 1;
-        async { Ok::<_, ()>(()) }
+        async { Ok::<_, &str>(()) }
     })
     .with(policy)
     .breaker(&breaker)

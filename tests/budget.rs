@@ -289,7 +289,7 @@ async fn an_empty_budget_stops_the_call_with_its_last_error() {
     assert_eq!(err.error(), Some(&3));
     assert_eq!(
         err.to_string(),
-        "gave up after 3 attempts: retry budget exhausted"
+        "gave up after 3 attempts (retry budget exhausted): 3"
     );
 }
 

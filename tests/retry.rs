@@ -190,6 +190,12 @@ async fn a_permanent_failure_stops_at_once_with_the_callers_error() {
     enum MyError {
         Invalid(&'static str),
     }
+    impl std::fmt::Display for MyError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let Self::Invalid(field) = self;
+            write!(f, "invalid {field}")
+        }
+    }
     let err = retry(|_| async { Err::<(), _>(MyError::Invalid("name")) })
         .classify(|_: &MyError| Decision::Fail)
         .await
@@ -214,7 +220,7 @@ async fn a_rejected_ok_is_retried_then_returned() {
     let statuses = Mutex::new(vec![200, 503, 503]);
     let status = retry(|_| {
         let status = statuses.lock().unwrap().pop().unwrap();
-        async move { Ok::<u16, ()>(status) }
+        async move { Ok::<u16, &str>(status) }
     })
     .with(constant(10 * MS, 5))
     .classify_outcome(|outcome| match outcome {
@@ -225,7 +231,7 @@ async fn a_rejected_ok_is_retried_then_returned() {
     assert_eq!(status, Ok(200));
     assert_eq!(since(start), 20 * MS);
 
-    let always_503 = retry(|_| async { Ok::<u16, ()>(503) })
+    let always_503 = retry(|_| async { Ok::<u16, &str>(503) })
         .with(constant(10 * MS, 3))
         .classify_outcome(|outcome| {
             if outcome == &Ok(503) {
@@ -250,14 +256,14 @@ async fn a_server_hint_raises_the_delay() {
         times.lock().unwrap().push(since(start));
         async move {
             if attempt.number() == 1 {
-                Err(())
+                Err("slow down")
             } else {
                 Ok(())
             }
         }
     })
     .with(constant(100 * MS, 3))
-    .classify(|_: &()| Decision::RetryAfter(Duration::from_secs(2)))
+    .classify(|_: &&str| Decision::RetryAfter(Duration::from_secs(2)))
     .await;
     assert!(result.is_ok());
     assert_eq!(
@@ -329,7 +335,7 @@ async fn an_attempt_running_into_the_deadline_is_cut_short() {
     let start = Instant::now();
     let err = retry(|_| async {
         tokio::time::sleep(Duration::from_secs(60)).await;
-        Ok::<(), ()>(())
+        Ok::<(), &str>(())
     })
     .with(policy)
     .await
@@ -358,11 +364,11 @@ async fn a_slow_attempt_times_out_and_counts_as_transient() {
             if attempt.number() < 3 {
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            Ok::<_, ()>(attempt.number())
+            Ok::<_, &str>(attempt.number())
         }
     })
     .with(policy)
-    .classify(|_: &()| Decision::Fail)
+    .classify(|_: &&str| Decision::Fail)
     .on_retry(|event| {
         events
             .lock()
@@ -403,7 +409,7 @@ async fn every_attempt_of_a_call_shares_one_key_and_calls_do_not() {
     for _ in 0..2 {
         let _ = retry(|attempt| {
             keys.lock().unwrap().push(attempt.idempotency_key());
-            async { Err::<(), _>(()) }
+            async { Err::<(), _>("down") }
         })
         .with(constant(MS, 3))
         .await;
@@ -455,7 +461,7 @@ async fn threaded_state_lost_to_a_timeout_stops_the_call() {
     let err = retry_with(&mut count, |count, _| async move {
         *count += 1;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        (count, Ok::<(), ()>(()))
+        (count, Ok::<(), &str>(()))
     })
     .with(policy)
     .await
@@ -471,7 +477,8 @@ fn futures_are_send_when_their_parts_are() {
     let future = retry(|_| async { Ok::<_, std::io::Error>(()) }).into_future();
     assert_send(&future);
     let mut state = 0_u8;
-    let stateful = retry_with(&mut state, |s, _| async move { (s, Ok::<_, ()>(())) }).into_future();
+    let stateful =
+        retry_with(&mut state, |s, _| async move { (s, Ok::<_, &str>(())) }).into_future();
     assert_send(&stateful);
     // A call that borrows a breaker and a budget is still `Send` (and can be spawned
     // from a task that owns them).
@@ -490,7 +497,7 @@ fn futures_are_send_when_their_parts_are() {
 #[should_panic(expected = "polled after completion")]
 fn polling_after_completion_panics_clearly() {
     let mut future = Box::pin(
-        retry(|_| async { Ok::<_, ()>(()) })
+        retry(|_| async { Ok::<_, &str>(()) })
             .sleeper(support::Instant0)
             .clock(steadfast::StdClock)
             .into_future(),
@@ -506,7 +513,7 @@ async fn dropping_the_call_mid_sleep_stops_it() {
     let counter = calls.clone();
     let call = retry(move |_| {
         counter.fetch_add(1, Ordering::Relaxed);
-        async { Err::<(), _>(()) }
+        async { Err::<(), _>("down") }
     })
     .with(constant(Duration::from_secs(1), 5));
     let outcome = tokio::time::timeout(Duration::from_millis(1500), call).await;
@@ -546,7 +553,7 @@ async fn an_operation_that_is_not_idempotent_is_retried_only_when_nothing_was_se
         .unwrap();
     let err = retry(|_| async {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        Ok::<_, ()>(())
+        Ok::<_, &str>(())
     })
     .with(policy)
     .idempotency(Idempotency::NotIdempotent)
@@ -639,12 +646,12 @@ async fn a_timeout_around_immediate_retries_cancels_them() {
 #[tokio::test]
 async fn a_call_is_a_future_as_it_is() {
     use tracing::Instrument;
-    let call = retry(|attempt| async move { Ok::<_, ()>(attempt.number()) });
+    let call = retry(|attempt| async move { Ok::<_, &str>(attempt.number()) });
     let spawned = tokio::spawn(call.instrument(tracing::info_span!("call")));
     assert_eq!(spawned.await.unwrap(), Ok(1));
     let (a, b) = tokio::join!(
-        retry(|_| async { Ok::<_, ()>(1) }),
-        retry(|_| async { Ok::<_, ()>(2) })
+        retry(|_| async { Ok::<_, &str>(1) }),
+        retry(|_| async { Ok::<_, &str>(2) })
     );
     assert_eq!((a, b), (Ok(1), Ok(2)));
 }

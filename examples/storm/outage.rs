@@ -146,6 +146,15 @@ enum Failed {
     Dropped,
 }
 
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Closed => "service closed",
+            Self::Dropped => "request dropped",
+        })
+    }
+}
+
 /// One call: first attempt and retries, through `steadfast`.
 async fn call(
     clients: Clients,

@@ -4,6 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::machine::MAX_PROBES;
+
+/// `MAX_PROBES` in words, for messages.
+const PROBES_ALLOWED: &str = "between 1 and 10000";
 use super::{CircuitBreaker, StateChange, StateHook};
 use crate::clock::Clock;
 use crate::error::ConfigError;
@@ -270,8 +273,8 @@ impl BreakerBuilder {
             ConfigError::check_range(
                 "time window in seconds",
                 window.as_secs_f64(),
-                0.1,
-                86_400.0,
+                (0.1, 86_400.0),
+                "between 0.1 and 86400 (a day)",
             )?;
             check_rule(rule, f64::from(u32::MAX))?;
         }
@@ -279,30 +282,45 @@ impl BreakerBuilder {
             ConfigError::check_positive("slow-call threshold", threshold)?;
         }
         ConfigError::check_positive("open duration", settings.open_for)?;
-        ConfigError::check_range("open growth factor", settings.open_growth, 1.0, f64::MAX)?;
+        ConfigError::check_range(
+            "open growth factor",
+            settings.open_growth,
+            (1.0, f64::MAX),
+            "a finite number, at least 1",
+        )?;
         ConfigError::check_range(
             "half-open probes",
             f64::from(settings.probes),
-            1.0,
-            f64::from(MAX_PROBES),
+            (1.0, f64::from(MAX_PROBES)),
+            PROBES_ALLOWED,
         )?;
         ConfigError::check_range(
             "half-open successes to close",
             f64::from(settings.close_after),
-            1.0,
-            f64::from(MAX_PROBES),
+            (1.0, f64::from(MAX_PROBES)),
+            PROBES_ALLOWED,
         )?;
         Ok(CircuitBreaker::new(self))
     }
 }
 
 fn nonzero(setting: &'static str, value: u32) -> Result<(), ConfigError> {
-    ConfigError::check_range(setting, f64::from(value), 1.0, f64::from(u32::MAX))
+    ConfigError::check_range(
+        setting,
+        f64::from(value),
+        (1.0, f64::from(u32::MAX)),
+        "at least 1",
+    )
 }
 
 fn check_rule(rule: RateRule, max_calls: f64) -> Result<(), ConfigError> {
-    ConfigError::check_range("failure rate", rule.rate, 0.0, 1.0)?;
-    ConfigError::check_range("minimum calls", f64::from(rule.min_calls), 1.0, max_calls)
+    ConfigError::check_range("failure rate", rule.rate, (0.0, 1.0), "between 0 and 1")?;
+    ConfigError::check_range(
+        "minimum calls",
+        f64::from(rule.min_calls),
+        (1.0, max_calls),
+        "at least 1 and at most the window's size",
+    )
 }
 
 impl fmt::Debug for BreakerBuilder {

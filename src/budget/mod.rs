@@ -99,7 +99,7 @@ impl Costs {
 
     fn validate(&self) -> Result<(), ConfigError> {
         for cost in [self.transient, self.throttled, self.timed_out] {
-            ConfigError::check_range("retry cost", cost, 0.0, MAX_COST)?;
+            ConfigError::check_range("retry cost", cost, (0.0, MAX_COST), COST_ALLOWED)?;
         }
         Ok(())
     }
@@ -107,6 +107,7 @@ impl Costs {
 
 /// The most a single retry may cost, in tokens.
 const MAX_COST: f64 = 1_000_000.0;
+const COST_ALLOWED: &str = "between 0 and 1e6";
 
 /// A budget shared by many calls and threads, bounding their retries together.
 ///
@@ -397,10 +398,10 @@ impl TokenBucketBuilder {
         ConfigError::check_range(
             "refill rate per second",
             self.per_second,
-            f64::MIN_POSITIVE,
-            1e9,
+            (f64::MIN_POSITIVE, 1e9),
+            "greater than 0 and at most 1e9",
         )?;
-        ConfigError::check_range("burst", self.burst, 0.0, 1e12)?;
+        ConfigError::check_range("burst", self.burst, (0.0, 1e12), "between 0 and 1e12")?;
         self.shared.build(Kind::TokenBucket(TokenBucket::new(
             self.per_second,
             self.burst,
@@ -501,13 +502,18 @@ impl RatioBuilder {
     /// assert!(RetryBudget::ratio(0.2).window(Duration::from_millis(10)).build().is_err());
     /// ```
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
-        ConfigError::check_range("ratio", self.ratio, 0.0, 1000.0)?;
-        ConfigError::check_range("minimum retries per second", self.min_per_second, 0.0, 1e9)?;
+        ConfigError::check_range("ratio", self.ratio, (0.0, 1000.0), "between 0 and 1000")?;
+        ConfigError::check_range(
+            "minimum retries per second",
+            self.min_per_second,
+            (0.0, 1e9),
+            "between 0 and 1e9",
+        )?;
         ConfigError::check_range(
             "window in seconds",
             self.window.as_secs_f64(),
-            1.0,
-            86_400.0,
+            (1.0, 86_400.0),
+            "between 1 and 86400 (a day)",
         )?;
         let window_nanos = crate::clock::nanos(self.window);
         self.shared.build(Kind::Ratio(Ratio::new(

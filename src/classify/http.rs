@@ -247,6 +247,14 @@ impl<B, E, J: ClassifyError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
             Err(error) => self.errors.classify_error(error),
         }
     }
+
+    fn describe_rejected(
+        &self,
+        response: &Response<B>,
+        f: &mut std::fmt::Formatter<'_>,
+    ) -> std::fmt::Result {
+        write!(f, "status {}", response.status())
+    }
 }
 
 /// The delay a `Retry-After` header value asks for, as of `now` (RFC 9110, section

@@ -14,6 +14,7 @@ mod io;
 pub use self::http::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
 pub use io::IoErrors;
 
+use std::fmt;
 use std::time::Duration;
 
 /// What to do with the outcome of one attempt.
@@ -65,8 +66,13 @@ pub enum Decision {
 /// ```
 /// use steadfast::{retry, Classify, Decision};
 ///
-/// #[derive(Debug)]
-/// enum DbError { Deadlock, UniqueViolation }
+/// #[derive(Debug, thiserror::Error)]
+/// enum DbError {
+///     #[error("deadlock detected")]
+///     Deadlock,
+///     #[error("duplicate key")]
+///     UniqueViolation,
+/// }
 ///
 /// /// A classifier as a type, for reuse across call sites.
 /// struct DbErrors;
@@ -108,6 +114,34 @@ pub enum Decision {
 pub trait Classify<T, E> {
     /// Judges one attempt's outcome.
     fn classify(&self, outcome: &Result<T, E>) -> Decision;
+
+    /// Says in a few words what was wrong with a value this classifier did not accept
+    /// (an `Ok` outcome it asked to retry), for the call's log lines. The default
+    /// writes "value rejected by the classifier"; the HTTP classifier writes the status.
+    ///
+    /// ```
+    /// use std::fmt;
+    /// use steadfast::{Classify, Decision};
+    ///
+    /// struct Busy;
+    ///
+    /// impl Classify<u16, std::io::Error> for Busy {
+    ///     fn classify(&self, outcome: &Result<u16, std::io::Error>) -> Decision {
+    ///         match outcome {
+    ///             Ok(503) | Err(_) => Decision::Retry,
+    ///             Ok(_) => Decision::Success,
+    ///         }
+    ///     }
+    ///
+    ///     fn describe_rejected(&self, code: &u16, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    ///         write!(f, "busy ({code})")
+    ///     }
+    /// }
+    /// ```
+    fn describe_rejected(&self, value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let _ = value;
+        f.write_str("value rejected by the classifier")
+    }
 }
 
 impl<T, E, F> Classify<T, E> for F

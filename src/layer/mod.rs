@@ -71,7 +71,7 @@ pin_project! {
 
 impl<Svc, Req, P, C, S, K> Future for RetryServiceFuture<Svc, Req, P, C, S, K>
 where
-    Svc: Service<Req> + Clone,
+    Svc: Service<Req, Error: fmt::Display> + Clone,
     Req: RetryRequest,
     P: RetryPolicy,
     C: Classify<Svc::Response, Svc::Error>,
@@ -299,7 +299,7 @@ pub struct RetryService<Svc, P = Policy, C = RetryAnyError, S = DefaultSleeper, 
 
 impl<Svc, Req, P, C, S, K> Service<Req> for RetryService<Svc, P, C, S, K>
 where
-    Svc: Service<Req> + Clone,
+    Svc: Service<Req, Error: fmt::Display> + Clone,
     Req: RetryRequest,
     P: RetryPolicy + Clone,
     C: Classify<Svc::Response, Svc::Error> + Clone,
