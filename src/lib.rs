@@ -102,6 +102,7 @@
 
 mod attempt;
 mod backoff;
+mod blocking;
 mod breaker;
 mod budget;
 mod call;
@@ -128,6 +129,7 @@ mod window;
 
 pub use attempt::Attempt;
 pub use backoff::{Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
+pub use blocking::{Blocking, retry_blocking};
 pub use breaker::{
     BreakerBuilder, BreakerError, BreakerSnapshot, BreakerState, CallOutcome, CircuitBreaker,
     Permit, Rejected, StateChange,
@@ -155,9 +157,13 @@ pub use operation::{Operation, Stateful, Stateless};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::{Report, Retry, retry, retry_with};
 pub use rng::JitterRng;
+#[cfg(feature = "futures-timer")]
+pub use sleep::FuturesTimerSleeper;
+#[cfg(feature = "async-io")]
+pub use sleep::{AsyncIoSleep, AsyncIoSleeper};
+pub use sleep::{DefaultSleeper, NoSleeper, NoSleeperChosen, Sleeper, ThreadSleep, ThreadSleeper};
 #[cfg(feature = "tokio")]
-pub use sleep::TokioSleeper;
-pub use sleep::{DefaultSleeper, NoSleeper, NoSleeperChosen, Sleeper};
+pub use sleep::{TokioSleep, TokioSleeper};
 
 // The README's code is compiled and run with the doc tests, so it never rots.
 #[cfg(doctest)]

@@ -31,7 +31,7 @@ impl RecordingSleeper {
 }
 
 impl Sleeper for RecordingSleeper {
-    type Sleep = tokio::time::Sleep;
+    type Sleep = steadfast::TokioSleep;
 
     fn sleep(&self, delay: Duration) -> Self::Sleep {
         self.delays.lock().unwrap().push(delay);
