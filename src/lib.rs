@@ -117,6 +117,8 @@ mod jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 mod layer;
+#[cfg(feature = "metrics")]
+mod meter;
 mod operation;
 mod policy;
 mod retry;
@@ -153,6 +155,9 @@ pub use jitter::Jitter;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use meter::RetryMetrics;
 pub use operation::{Operation, Stateful, Stateless};
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::{Report, Retry, retry, retry_with};

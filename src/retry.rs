@@ -24,6 +24,8 @@ use crate::error::{AttemptError, RetryError, StopReason};
 use crate::finished::Finished;
 use crate::hook::{Failure, OnRetry, RetryEvent};
 use crate::idempotency::Idempotency;
+#[cfg(feature = "metrics")]
+use crate::meter::RetryMetrics;
 use crate::operation::{Operation, Stateful, Stateless};
 use crate::policy::{Policy, RetryPolicy};
 use crate::sleep::{DefaultSleeper, Sleeper};
@@ -184,6 +186,8 @@ struct Parts<'a, Op, P, C, H, S, K> {
     clock: K,
     budget: Option<Shared<'a, RetryBudget>>,
     breaker: Option<Shared<'a, CircuitBreaker>>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<Shared<'a, RetryMetrics>>,
     idempotency: Idempotency,
     call: Option<Call>,
 }
@@ -292,6 +296,8 @@ impl<Op: Operation> Retry<'static, Op> {
             clock: DefaultClock::default(),
             budget: None,
             breaker: None,
+            #[cfg(feature = "metrics")]
+            metrics: None,
             idempotency: Idempotency::Idempotent,
             call: None,
         })
@@ -311,6 +317,8 @@ macro_rules! replace {
             clock: pick!($field, clock, $value, parts),
             budget: parts.budget,
             breaker: parts.breaker,
+            #[cfg(feature = "metrics")]
+            metrics: parts.metrics,
             idempotency: parts.idempotency,
             call: None,
         })
@@ -371,6 +379,8 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
             clock,
             budget: shared.0.map(Shared::Owned),
             breaker: shared.1.map(Shared::Owned),
+            #[cfg(feature = "metrics")]
+            metrics: None,
             idempotency,
             call: None,
         })
@@ -550,6 +560,40 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
         call
     }
 
+    /// Records the call in `metrics`: its attempts, retries, how it ended and how many
+    /// attempts it made (see [`RetryMetrics`] for the names). Like
+    /// [`budget`](Self::budget), the call borrows it.
+    ///
+    /// ```
+    /// use steadfast::{retry, RetryMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let metrics = RetryMetrics::new("inventory");
+    /// let value = retry(|_| async { Ok::<_, std::io::Error>(3) }).metrics(&metrics).await;
+    /// assert_eq!(value.unwrap(), 3);
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    #[inline]
+    pub fn metrics<'b>(self, metrics: &'b RetryMetrics) -> Retry<'b, Op, P, C, H, S, K>
+    where
+        'a: 'b,
+    {
+        // Covariance shortens the call's lifetime in place: nothing moves.
+        let mut call: Retry<'b, Op, P, C, H, S, K> = self;
+        call.parts.metrics = Some(Shared::Borrowed(metrics));
+        call
+    }
+
+    /// Records the tower layer's metrics, which the call owns.
+    #[cfg(all(feature = "tower", feature = "metrics"))]
+    pub(crate) fn owned_metrics(mut self, metrics: Option<RetryMetrics>) -> Self {
+        self.parts.metrics = metrics.map(Shared::Owned);
+        self
+    }
+
     /// Declares whether the operation is safe to repeat. Default:
     /// [`Idempotency::Idempotent`]. See [`Idempotency`] for what each retries.
     ///
@@ -559,7 +603,7 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
     /// // Every attempt sends the call's key, so the server applies the order once.
     /// let call = retry(|attempt| async move {
     ///     let key = attempt.idempotency_key();
-    ///     Ok::<_, ()>(format!("POST /orders with Idempotency-Key: \"{key}\""))
+    ///     Ok::<_, std::io::Error>(format!("POST /orders with Idempotency-Key: \"{key}\""))
     /// })
     /// .idempotency(Idempotency::Keyed);
     /// ```
@@ -752,7 +796,7 @@ where
                     }
                     Flow::Done(stop) => {
                         state.set(State::Done);
-                        parts.log_stop(&stop);
+                        parts.finished(&stop);
                         return Poll::Ready(stop);
                     }
                 }
@@ -822,6 +866,10 @@ where
         let Some(attempt) = self.operation.start(call.next_attempt(elapsed)) else {
             return Flow::stop(last, StopReason::StateLost, attempts);
         };
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.attempt();
+        }
         let limit = Call::limit(&self.policy, elapsed);
         if limit.is_some() {
             timer.set(Some(self.sleeper.sleep(limit.after())));
@@ -894,6 +942,10 @@ where
         if !delay.is_zero() {
             call.start_clock(&self.clock);
         }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.retry(cause);
+        }
         tracing::debug!(
             attempt = attempts,
             delay_ms = delay.as_millis() as u64,
@@ -948,13 +1000,18 @@ where
     Op: Operation<Err: fmt::Display>,
     C: Classify<Op::Ok, Op::Err>,
 {
-    /// The call's last log line. Giving up on a failure that retrying might have fixed
-    /// is a `warn`: the dependency stayed down longer than the policy could absorb. A
-    /// permanent failure is the caller's to report, and a success after retrying is the
-    /// crate doing its job, so both are `debug`.
+    /// Records the end of the call, in its metrics and its last log line. Giving up on
+    /// a failure that retrying might have fixed is a `warn`: the dependency stayed down
+    /// longer than the policy could absorb. A permanent failure is the caller's to
+    /// report, and a success after retrying is the crate doing its job, so both are
+    /// `debug`.
     #[inline]
-    fn log_stop(&self, stop: &Stop<Op::Ok, Op::Err>) {
+    fn finished(&self, stop: &Stop<Op::Ok, Op::Err>) {
         let attempts = stop.attempts;
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.finished(stop.reason, attempts);
+        }
         match (stop.reason, &stop.last) {
             (None, _) if attempts > 1 => tracing::debug!(attempts, "succeeded after retrying"),
             (None, _) => {}

@@ -302,7 +302,7 @@ impl Future for ThreadSleep {
 /// ```compile_fail
 /// # async fn run() {
 /// // error: `NoSleeperChosen` is not a future
-/// let _ = steadfast::retry(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::NoSleeper).await;
+/// let _ = steadfast::retry(|_| async { Ok::<_, std::io::Error>(()) }).sleeper(steadfast::NoSleeper).await;
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

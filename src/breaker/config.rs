@@ -70,6 +70,8 @@ pub struct BreakerBuilder {
     pub(crate) settings: Settings,
     pub(crate) clock: Option<Box<dyn Clock + Send + Sync>>,
     pub(crate) hook: Option<StateHook>,
+    #[cfg(feature = "metrics")]
+    pub(crate) meter: Option<String>,
 }
 
 impl Default for BreakerBuilder {
@@ -95,6 +97,8 @@ impl Default for BreakerBuilder {
             },
             clock: None,
             hook: None,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 }
@@ -241,6 +245,22 @@ impl BreakerBuilder {
     /// ```
     pub fn on_state_change(mut self, hook: impl Fn(&StateChange) + Send + Sync + 'static) -> Self {
         self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// Counts this breaker's changes of state as
+    /// `resilience.circuit_breaker.transitions`, labelled with `name`, `from` and `to`
+    /// (see [`RetryMetrics`](crate::RetryMetrics) for all the names). The counters are
+    /// registered when the breaker is built.
+    ///
+    /// ```
+    /// let breaker = steadfast::CircuitBreaker::builder().metrics("inventory").build()?;
+    /// # Ok::<(), steadfast::ConfigError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, name: impl Into<String>) -> Self {
+        self.meter = Some(name.into());
         self
     }
 

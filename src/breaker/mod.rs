@@ -108,6 +108,8 @@ struct Inner {
     clock: Box<dyn Clock + Send + Sync>,
     origin: Instant,
     hook: Option<StateHook>,
+    #[cfg(feature = "metrics")]
+    meter: Option<crate::meter::BreakerMeter>,
 }
 
 /// The hook told of every change of state.
@@ -155,6 +157,11 @@ impl CircuitBreaker {
             origin: clock.now(),
             clock,
             hook: builder.hook,
+            #[cfg(feature = "metrics")]
+            meter: builder
+                .meter
+                .as_deref()
+                .map(crate::meter::BreakerMeter::new),
         };
         Self {
             inner: Arc::new(inner),
@@ -488,6 +495,10 @@ impl CircuitBreaker {
                 "circuit breaker opened"
             ),
             _ => tracing::info!(from = %from, state = %to, "circuit breaker changed state"),
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(meter) = &self.inner.meter {
+            meter.transition(from, to);
         }
         if let Some(hook) = &self.inner.hook {
             hook(&StateChange { from, to, open_for });

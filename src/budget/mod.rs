@@ -63,6 +63,8 @@ struct Costs {
 struct Shared {
     costs: Costs,
     clock: Option<Box<dyn Clock + Send + Sync>>,
+    #[cfg(feature = "metrics")]
+    meter: Option<String>,
 }
 
 impl Shared {
@@ -70,6 +72,8 @@ impl Shared {
         Self {
             costs: Costs::ONE_EACH,
             clock: None,
+            #[cfg(feature = "metrics")]
+            meter: None,
         }
     }
 
@@ -78,7 +82,12 @@ impl Shared {
         let clock = self
             .clock
             .unwrap_or_else(|| Box::new(DefaultClock::default()));
-        Ok(RetryBudget::from_parts(kind, self.costs, clock))
+        let mut budget = RetryBudget::from_parts(kind, self.costs, clock);
+        #[cfg(feature = "metrics")]
+        if let (Some(name), Some(inner)) = (self.meter, Arc::get_mut(&mut budget.inner)) {
+            inner.meter = Some(crate::meter::BudgetMeter::new(&name));
+        }
+        Ok(budget)
     }
 }
 
@@ -147,6 +156,8 @@ struct Inner {
     // Striped: every retry of every thread counts itself here.
     granted: Striped,
     denied: Striped,
+    #[cfg(feature = "metrics")]
+    meter: Option<crate::meter::BudgetMeter>,
 }
 
 #[derive(Debug)]
@@ -255,6 +266,10 @@ impl RetryBudget {
         counter.add(1);
         if !granted {
             tracing::debug!(cause = ?cause, "retry budget exhausted");
+            #[cfg(feature = "metrics")]
+            if let Some(meter) = &inner.meter {
+                meter.denied();
+            }
         }
         granted
     }
@@ -306,6 +321,8 @@ impl RetryBudget {
             origin,
             granted: Striped::default(),
             denied: Striped::default(),
+            #[cfg(feature = "metrics")]
+            meter: None,
         };
         Self {
             inner: Arc::new(inner),
@@ -377,6 +394,21 @@ impl TokenBucketBuilder {
     /// ```
     pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
         self.shared.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Counts the retries this budget refuses as `resilience.retry_budget.denied`,
+    /// labelled with `name` (see [`RetryMetrics`](crate::RetryMetrics) for all the
+    /// names). The counter is registered when the budget is built.
+    ///
+    /// ```
+    /// let budget = steadfast::RetryBudget::token_bucket(10.0, 10.0).metrics("inventory").build()?;
+    /// # Ok::<(), steadfast::ConfigError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, name: impl Into<String>) -> Self {
+        self.shared.meter = Some(name.into());
         self
     }
 
@@ -484,6 +516,21 @@ impl RatioBuilder {
     /// ```
     pub fn clock(mut self, clock: impl Clock + Send + Sync + 'static) -> Self {
         self.shared.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Counts the retries this budget refuses as `resilience.retry_budget.denied`,
+    /// labelled with `name` (see [`RetryMetrics`](crate::RetryMetrics) for all the
+    /// names). The counter is registered when the budget is built.
+    ///
+    /// ```
+    /// let budget = steadfast::RetryBudget::ratio(0.2).metrics("inventory").build()?;
+    /// # Ok::<(), steadfast::ConfigError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, name: impl Into<String>) -> Self {
+        self.shared.meter = Some(name.into());
         self
     }
 

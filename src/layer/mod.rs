@@ -129,6 +129,8 @@ pub struct RetryLayer<P = Policy, C = RetryAnyError, S = DefaultSleeper, K = Def
     budget: Option<RetryBudget>,
     breaker: Option<CircuitBreaker>,
     send_keys: bool,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::meter::RetryMetrics>,
 }
 
 impl RetryLayer {
@@ -146,6 +148,8 @@ impl RetryLayer {
             budget: Some(RetryBudget::default()),
             breaker: None,
             send_keys: false,
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 }
@@ -171,6 +175,8 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             budget: self.budget,
             breaker: self.breaker,
             send_keys: self.send_keys,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
         }
     }
 
@@ -188,6 +194,8 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             budget: self.budget,
             breaker: self.breaker,
             send_keys: self.send_keys,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
         }
     }
 
@@ -205,6 +213,8 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             budget: self.budget,
             breaker: self.breaker,
             send_keys: self.send_keys,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
         }
     }
 
@@ -222,6 +232,8 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             budget: self.budget,
             breaker: self.breaker,
             send_keys: self.send_keys,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
         }
     }
 
@@ -253,6 +265,18 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
     /// ```
     pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
         self.breaker = Some(breaker.clone());
+        self
+    }
+
+    /// Records every call in `metrics` (see [`RetryMetrics`](crate::RetryMetrics)).
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().metrics(&steadfast::RetryMetrics::new("inventory"));
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, metrics: &crate::meter::RetryMetrics) -> Self {
+        self.metrics = Some(metrics.clone());
         self
     }
 
@@ -329,17 +353,18 @@ where
             Idempotency::NotIdempotent if config.send_keys => Idempotency::Keyed,
             declared => declared,
         };
-        RetryServiceFuture {
-            call: Retry::configured(
-                ServiceOperation::new(service, request, config.send_keys),
-                config.policy.clone(),
-                config.classifier.clone(),
-                (),
-                config.sleeper.clone(),
-                config.clock.clone(),
-                (config.budget.clone(), config.breaker.clone()),
-                idempotency,
-            ),
-        }
+        let call = Retry::configured(
+            ServiceOperation::new(service, request, config.send_keys),
+            config.policy.clone(),
+            config.classifier.clone(),
+            (),
+            config.sleeper.clone(),
+            config.clock.clone(),
+            (config.budget.clone(), config.breaker.clone()),
+            idempotency,
+        );
+        #[cfg(feature = "metrics")]
+        let call = call.owned_metrics(config.metrics.clone());
+        RetryServiceFuture { call }
     }
 }
