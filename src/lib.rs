@@ -109,6 +109,9 @@ mod call;
 mod call_id;
 mod classify;
 mod clock;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod config;
 mod error;
 mod finished;
 mod hook;
@@ -130,7 +133,7 @@ mod sync;
 mod window;
 
 pub use attempt::Attempt;
-pub use backoff::{Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
+pub use backoff::{AnyBackoff, Backoff, Constant, Decorrelated, Exponential, Fibonacci, Linear};
 pub use blocking::{Blocking, retry_blocking};
 pub use breaker::{
     BreakerBuilder, BreakerError, BreakerSnapshot, BreakerState, CallOutcome, CircuitBreaker,

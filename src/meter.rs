@@ -1,24 +1,5 @@
 //! Metrics through the [`metrics`] facade (feature `metrics`): counters and a histogram
 //! for calls, attempts, retries, give-ups, breaker transitions and budget denials.
-//!
-//! The names follow resilience4j's, under a `resilience.` prefix as Polly's do, with
-//! the dependency's name as the `name` label:
-//!
-//! | metric | kind | labels | counts |
-//! |---|---|---|---|
-//! | `resilience.retry.calls` | counter | `name`, `kind` | finished calls: `kind` is `successful_without_retry`, `successful_with_retry`, `failed_without_retry` or `failed_with_retry` |
-//! | `resilience.retry.attempts` | counter | `name` | attempts started |
-//! | `resilience.retry.retries` | counter | `name`, `cause` | retries scheduled: `cause` is `transient`, `throttled` or `timed_out` |
-//! | `resilience.retry.give_ups` | counter | `name`, `reason` | calls that stopped without a value the classifier accepted, by [`StopReason`] in snake case (`attempts_exhausted`, `budget_exhausted`, `breaker_open`, `permanent`, ...) |
-//! | `resilience.retry.attempts_per_call` | histogram | `name` | attempts each finished call made |
-//! | `resilience.circuit_breaker.transitions` | counter | `name`, `from`, `to` | changes of state (`closed`, `open`, `half_open`, `forced_open`, `disabled`) |
-//! | `resilience.retry_budget.denied` | counter | `name` | retries the budget refused |
-//!
-//! A call records through a [`RetryMetrics`] set with [`Retry::metrics`](crate::Retry::metrics)
-//! (or [`RetryLayer::metrics`](crate::RetryLayer::metrics)); a breaker and a budget
-//! record when built with a name (`metrics(name)` on their builders). Calls without
-//! them record nothing and pay nothing. Handles are registered when these are built,
-//! so install the recorder first.
 
 use std::sync::Arc;
 
@@ -31,7 +12,26 @@ use crate::error::StopReason;
 /// The metrics of retried calls to one dependency, registered once and shared.
 ///
 /// Clone it freely (an `Arc` inside) and hand it to every call to that dependency with
-/// [`Retry::metrics`](crate::Retry::metrics). See the [module docs](self) for the names.
+/// [`Retry::metrics`](crate::Retry::metrics).
+///
+/// The names follow resilience4j's, under a `resilience.` prefix as Polly's do, with
+/// the dependency's name as the `name` label:
+///
+/// | metric | kind | labels | counts |
+/// |---|---|---|---|
+/// | `resilience.retry.calls` | counter | `name`, `kind` | finished calls: `kind` is `successful_without_retry`, `successful_with_retry`, `failed_without_retry` or `failed_with_retry` |
+/// | `resilience.retry.attempts` | counter | `name` | attempts started |
+/// | `resilience.retry.retries` | counter | `name`, `cause` | retries scheduled: `cause` is `transient`, `throttled` or `timed_out` |
+/// | `resilience.retry.give_ups` | counter | `name`, `reason` | calls that stopped without a value the classifier accepted, by [`StopReason`] in snake case (`attempts_exhausted`, `budget_exhausted`, `breaker_open`, `permanent`, ...) |
+/// | `resilience.retry.attempts_per_call` | histogram | `name` | attempts each finished call made |
+/// | `resilience.circuit_breaker.transitions` | counter | `name`, `from`, `to` | changes of state (`closed`, `open`, `half_open`, `forced_open`, `disabled`) |
+/// | `resilience.retry_budget.denied` | counter | `name` | retries the budget refused |
+///
+/// A call records through a [`RetryMetrics`] set with [`Retry::metrics`](crate::Retry::metrics)
+/// (or [`RetryLayer::metrics`](crate::RetryLayer::metrics)); a breaker and a budget
+/// record when built with a name (`metrics(name)` on their builders). Calls without
+/// them record nothing and pay nothing. Handles are registered when these are built,
+/// so install the recorder first.
 ///
 /// ```
 /// use steadfast::{retry, RetryMetrics};

@@ -14,12 +14,14 @@
 //! [`Jitter`](crate::Jitter). Every strategy saturates instead of overflowing, for any
 //! retry number up to `u32::MAX` and any duration.
 
+mod any;
 mod constant;
 mod decorrelated;
 mod exponential;
 mod fibonacci;
 mod linear;
 
+pub use any::AnyBackoff;
 pub use constant::Constant;
 pub use decorrelated::Decorrelated;
 pub use exponential::Exponential;
