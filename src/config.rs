@@ -32,8 +32,6 @@
 //!     [breaker]
 //!     consecutive_failures = 5
 //!     time_window = { window = "10s", rate = 0.5, min_calls = 20 }
-//!     # failure_rate = { rate = 0.5, window = 100, min_calls = 20 }   (the last N calls)
-//!     # without_consecutive_failures = true, without_failure_rate = true
 //!     slow_call = "1s"
 //!     open_for = "5s"
 //!     open_growth = { factor = 2.0, max = "1m" }
@@ -50,6 +48,10 @@
 //! assert_eq!(inventory.policy.max_attempts(), 4);
 //! # Ok::<(), toml::de::Error>(())
 //! ```
+//!
+//! A breaker can also count failures over its last N calls
+//! (`failure_rate = { rate = 0.5, window = 100, min_calls = 20 }`) and drop a default
+//! rule (`without_consecutive_failures = true`, `without_failure_rate = true`).
 //!
 //! The backoff `kind` is one of `constant` (`delay`), `linear` (`base`, optional
 //! `step`), `exponential` (`base`, optional `factor`), `fibonacci` (`base`) and
