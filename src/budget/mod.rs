@@ -82,11 +82,9 @@ impl Shared {
         let clock = self
             .clock
             .unwrap_or_else(|| Box::new(DefaultClock::default()));
-        let mut budget = RetryBudget::from_parts(kind, self.costs, clock);
+        let budget = RetryBudget::from_parts(kind, self.costs, clock);
         #[cfg(feature = "metrics")]
-        if let (Some(name), Some(inner)) = (self.meter, Arc::get_mut(&mut budget.inner)) {
-            inner.meter = Some(crate::meter::BudgetMeter::new(&name));
-        }
+        let budget = budget.with_meter(self.meter.as_deref());
         Ok(budget)
     }
 }
@@ -312,6 +310,15 @@ impl Default for RetryBudget {
 }
 
 impl RetryBudget {
+    /// Counts denials under `name`, on a budget just built (its `Arc` not yet shared).
+    #[cfg(feature = "metrics")]
+    fn with_meter(mut self, name: Option<&str>) -> Self {
+        if let (Some(name), Some(inner)) = (name, Arc::get_mut(&mut self.inner)) {
+            inner.meter = Some(crate::meter::BudgetMeter::new(name));
+        }
+        self
+    }
+
     fn from_parts(kind: Kind, costs: Costs, clock: Box<dyn Clock + Send + Sync>) -> Self {
         let origin = clock.now();
         let inner = Inner {
