@@ -67,22 +67,38 @@
 //! carries its key.
 //!
 //! **Errors.** A failed call returns [`RetryError`]: your own last error, unchanged,
-//! with why retrying stopped and how many attempts ran.
+//! with why retrying stopped and how many attempts ran. It is a `std::error::Error`
+//! for any error that can be printed, so it goes through `?` into `anyhow`, `eyre` or a
+//! boxed error. [`Retry::report`] also says why a call stopped on a value the
+//! classifier rejected.
 //!
-//! **Time.** Timers come from a [`Sleeper`] and the time from a [`Clock`]; by default
-//! tokio's, so tests under tokio's paused time are exact and instant.
+//! **Time and runtimes.** Timers come from a [`Sleeper`] and the time from a [`Clock`];
+//! by default tokio's, so tests under tokio's paused time are exact and instant.
+//! Outside a tokio runtime the default sleeper waits on futures-timer's thread; smol
+//! and other executors have sleepers of their own (see [`DefaultSleeper`]), and
+//! synchronous code retries with [`retry_blocking`].
 //!
 //! **Observability.** Each retry emits a `tracing` event at debug level (fields
-//! `attempt`, `delay_ms`, `decision`) in the caller's span, and calls the
-//! [`on_retry`](Retry::on_retry) hook.
+//! `attempt`, `delay_ms`, `decision`, `failure`) in the caller's span, and calls the
+//! [`on_retry`](Retry::on_retry) hook; giving up is a `warn` event. With the `metrics`
+//! feature, `RetryMetrics` counts calls, attempts, retries and give-ups.
+//!
+//! **Configuration.** With the `serde` feature, policies (with a backoff chosen at run
+//! time, [`AnyBackoff`]), breakers and budgets are read from configuration files: see
+//! the `config` module.
 //!
 //! # Features
 //!
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `tokio` | yes | [`TokioSleeper`] and [`TokioClock`], the default timer and clock |
+//! | `async-io` | no | `AsyncIoSleeper`, the timer of smol; the default sleeper without `tokio` |
+//! | `futures-timer` | no | `FuturesTimerSleeper`, a timer for any executor |
 //! | `http` | no | `HttpClassifier` (status codes, `Retry-After`), `parse_retry_after`, idempotent methods and the `Idempotency-Key` header |
 //! | `tower` | no | `RetryLayer`: the same retries, breaker and budget for any tower `Service` with cloneable requests |
+//! | `metrics` | no | `RetryMetrics`, and breakers and budgets that count transitions and denials, through the `metrics` facade |
+//! | `serde` | no | `Deserialize` for policies, breakers and budgets (module `config`) |
+//! | `anyhow`, `eyre` | no | a failed call's error chain continues through an `anyhow::Error` or `eyre::Report` |
 //!
 //! # Supported Rust versions
 //!

@@ -69,25 +69,30 @@ async fn std_error_into_box() -> Result<(), Box<dyn Error + Send + Sync>> {
     Ok(())
 }
 
+#[cfg(feature = "anyhow")]
 fn failing_anyhow() -> anyhow::Result<()> {
     Err(anyhow::Error::new(refused()).context("loading the cart"))
 }
 
+#[cfg(feature = "anyhow")]
 async fn anyhow_error_into_anyhow() -> anyhow::Result<()> {
     retry(|_| async { failing_anyhow() }).with(twice()).await?;
     Ok(())
 }
 
+#[cfg(feature = "anyhow")]
 async fn anyhow_error_into_eyre() -> eyre::Result<()> {
     retry(|_| async { failing_anyhow() }).with(twice()).await?;
     Ok(())
 }
 
+#[cfg(feature = "anyhow")]
 async fn anyhow_error_into_box() -> Result<(), Box<dyn Error + Send + Sync>> {
     retry(|_| async { failing_anyhow() }).with(twice()).await?;
     Ok(())
 }
 
+#[cfg(feature = "eyre")]
 async fn eyre_error_into_anyhow() -> anyhow::Result<()> {
     retry(|_| async { Err::<(), _>(eyre::Report::new(refused()).wrap_err("loading the cart")) })
         .with(twice())
@@ -116,6 +121,9 @@ async fn a_std_error_goes_through_question_mark_with_its_whole_chain() {
     assert_eq!(typed.attempts(), 2);
 }
 
+/// The chain continues through an `anyhow::Error` with the `anyhow` feature (and an
+/// `eyre::Report` with `eyre`); without them it ends at the error itself.
+#[cfg(feature = "anyhow")]
 #[tokio::test]
 async fn an_anyhow_error_goes_through_question_mark_with_its_whole_chain() {
     let expected = [
@@ -136,8 +144,11 @@ async fn an_anyhow_error_goes_through_question_mark_with_its_whole_chain() {
     assert_eq!(chain(eyre.as_ref()), expected);
     let boxed = anyhow_error_into_box().await.unwrap_err();
     assert_eq!(chain(boxed.as_ref()), expected);
-    let eyre_inside = eyre_error_into_anyhow().await.unwrap_err();
-    assert_eq!(chain(eyre_inside.as_ref()), expected);
+    #[cfg(feature = "eyre")]
+    {
+        let eyre_inside = eyre_error_into_anyhow().await.unwrap_err();
+        assert_eq!(chain(eyre_inside.as_ref()), expected);
+    }
 }
 
 #[tokio::test]

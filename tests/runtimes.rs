@@ -77,6 +77,7 @@ fn the_default_sleeper_works_outside_a_runtime_with_an_attempt_timeout() {
     assert_eq!(retries.seen().len(), 2);
 }
 
+#[cfg(feature = "futures-timer")]
 #[test]
 fn futures_timer_under_the_futures_executor() {
     let retries = Retries::default();
@@ -90,6 +91,7 @@ fn futures_timer_under_the_futures_executor() {
     assert_eq!(retries.seen(), expected());
 }
 
+#[cfg(feature = "async-io")]
 #[test]
 fn async_io_under_its_own_executor() {
     let retries = Retries::default();
@@ -176,6 +178,7 @@ fn blocking_shares_the_schedule_classifier_breaker_and_budget() {
     assert_eq!((err.reason(), err.attempts()), (StopReason::Permanent, 1));
 }
 
+#[cfg(feature = "futures-timer")]
 #[test]
 fn blocking_waits_on_an_async_timer_by_parking_the_thread() {
     let value = retry_blocking(flaky)
