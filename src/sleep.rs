@@ -1,45 +1,4 @@
 //! How a call waits between attempts.
-//!
-//! # Runtimes
-//!
-//! | runtime | sleeper | feature |
-//! |---|---|---|
-//! | tokio | [`TokioSleeper`] (the default) | `tokio` (default) |
-//! | smol, or anything on the async-io reactor | [`AsyncIoSleeper`] | `async-io` |
-//! | any executor (`futures::executor`, embedded ones) | [`FuturesTimerSleeper`] | `futures-timer` |
-//! | no runtime: synchronous code | [`ThreadSleeper`], through [`retry_blocking`](crate::retry_blocking) | none |
-//!
-//! [`TokioSleeper`] also works outside a tokio runtime: when a sleep starts where no
-//! runtime is running, it waits on `futures-timer`'s timer thread instead, so a call
-//! under another executor works rather than panicking on its first retry.
-//!
-//! # Choosing a sleeper once
-//!
-//! The default sleeper follows the features: tokio's when `tokio` is on, else
-//! async-io's, else futures-timer's (see [`DefaultSleeper`]). A program on smol builds
-//! with `default-features = false, features = ["async-io"]` and never names a sleeper.
-//! To set one in code, once for a whole program, wrap the entry point in a function of
-//! your own and call that everywhere:
-//!
-//! ```
-//! use std::future::Future;
-//! use steadfast::{Attempt, FuturesTimerSleeper, Retry, StdClock, Stateless};
-//!
-//! /// This program's `retry`: futures-timer's sleeper and the system clock.
-//! fn retry<F, Fut, T, E>(op: F) -> Retry<'static, Stateless<F>, steadfast::Policy,
-//!     steadfast::RetryAnyError, (), FuturesTimerSleeper, StdClock>
-//! where
-//!     F: FnMut(Attempt) -> Fut,
-//!     Fut: Future<Output = Result<T, E>>,
-//! {
-//!     steadfast::retry(op).sleeper(FuturesTimerSleeper).clock(StdClock)
-//! }
-//!
-//! # futures_executor::block_on(async {
-//! let value = retry(|_| async { Ok::<_, std::io::Error>(7) }).await.unwrap();
-//! assert_eq!(value, 7);
-//! # });
-//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +8,49 @@ use std::time::Duration;
 /// Creates the timers a call waits on: between attempts, and for attempt timeouts.
 ///
 /// A zero delay never reaches the sleeper: the retry starts at once, without a timer.
+///
+/// # Runtimes
+///
+/// | runtime | sleeper | feature |
+/// |---|---|---|
+/// | tokio | [`TokioSleeper`] (the default) | `tokio` (default) |
+/// | smol, or anything on the async-io reactor | [`AsyncIoSleeper`] | `async-io` |
+/// | any executor (`futures::executor`, embedded ones) | [`FuturesTimerSleeper`] | `futures-timer` |
+/// | no runtime: synchronous code | [`ThreadSleeper`], through [`retry_blocking`](crate::retry_blocking) | none |
+///
+/// [`TokioSleeper`] also works outside a tokio runtime: when a sleep starts where no
+/// runtime is running, it waits on `futures-timer`'s timer thread instead, so a call
+/// under another executor works rather than panicking on its first retry.
+///
+/// # Choosing a sleeper once
+///
+/// The default sleeper follows the features: tokio's when `tokio` is on, else
+/// async-io's, else futures-timer's (see [`DefaultSleeper`]). A program on smol builds
+/// with `default-features = false, features = ["async-io"]` and never names a sleeper.
+/// To set one in code, once for a whole program, wrap the entry point in a function of
+/// your own and call that everywhere:
+///
+/// ```
+/// use std::future::Future;
+/// use steadfast::{Attempt, FuturesTimerSleeper, Retry, StdClock, Stateless};
+///
+/// /// This program's `retry`: futures-timer's sleeper and the system clock.
+/// fn retry<F, Fut, T, E>(op: F) -> Retry<'static, Stateless<F>, steadfast::Policy,
+///     steadfast::RetryAnyError, (), FuturesTimerSleeper, StdClock>
+/// where
+///     F: FnMut(Attempt) -> Fut,
+///     Fut: Future<Output = Result<T, E>>,
+/// {
+///     steadfast::retry(op).sleeper(FuturesTimerSleeper).clock(StdClock)
+/// }
+///
+/// # futures_executor::block_on(async {
+/// let value = retry(|_| async { Ok::<_, std::io::Error>(7) }).await.unwrap();
+/// assert_eq!(value, 7);
+/// # });
+/// ```
+///
+/// # A sleeper of your own
 ///
 /// ```
 /// use std::future::{ready, Ready};
