@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use backon::{ConstantBuilder, Retryable};
+use backon::{BlockingRetryable, ConstantBuilder, Retryable};
 use common::{FixedClock, two_threads};
 use criterion::{Criterion, criterion_group};
 use failsafe::CircuitBreaker as _;
 use steadfast::Clock as _;
 use steadfast::{
     CallOutcome, CircuitBreaker, Constant, IoErrors, Jitter, Policy, RetryBudget, RetryCause,
-    StdClock, retry,
+    StdClock, retry, retry_blocking,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceExt};
@@ -420,6 +420,60 @@ fn budgets(c: &mut Criterion) {
     group.finish();
 }
 
+/// Fails until attempt `failures + 1`, synchronously.
+fn blocking_operation(attempt: u32, failures: u32) -> Result<u32, Failure> {
+    if black_box(attempt) <= failures {
+        Err(std::io::ErrorKind::ConnectionReset.into())
+    } else {
+        Ok(attempt)
+    }
+}
+
+/// Synchronous code: `retry_blocking(op).call()` against backon's blocking retry.
+fn blocking_paths(c: &mut Criterion) {
+    for (group, failures) in [
+        ("retry_blocking_first_try_succeeds", 0),
+        ("retry_blocking_three_failures_zero_delay", 3),
+    ] {
+        let mut group = c.benchmark_group(group);
+        group.bench_function("direct", |b| {
+            b.iter(|| {
+                let mut attempt = 1;
+                loop {
+                    match blocking_operation(attempt, failures) {
+                        Err(_) if attempt < 5 => attempt += 1,
+                        outcome => break black_box(outcome),
+                    }
+                }
+            })
+        });
+        group.bench_function("steadfast", |b| {
+            b.iter(|| {
+                black_box(
+                    retry_blocking(|a| blocking_operation(a.number(), failures))
+                        .with(immediate())
+                        .call(),
+                )
+            })
+        });
+        group.bench_function("backon", |b| {
+            b.iter(|| {
+                let mut attempt = 0;
+                black_box(
+                    (|| {
+                        attempt += 1;
+                        blocking_operation(attempt, failures)
+                    })
+                    .retry(backon_immediate())
+                    .sleep(std::thread::sleep)
+                    .call(),
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
 fn print_future_sizes() {
     let sizes = [
         ("steadfast", std::mem::size_of_val(&steadfast_call(0))),
@@ -443,7 +497,7 @@ fn print_future_sizes() {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = retry_paths, clock_reads, breakers, budgets
+    targets = retry_paths, blocking_paths, clock_reads, breakers, budgets
 }
 
 fn main() {

@@ -74,7 +74,7 @@
 //!
 //! **Time and runtimes.** Timers come from a [`Sleeper`] and the time from a [`Clock`];
 //! by default tokio's, so tests under tokio's paused time are exact and instant.
-//! Outside a tokio runtime the default sleeper waits on futures-timer's thread; smol
+//! Outside a tokio runtime the default sleeper's timers run on a thread of their own; smol
 //! and other executors have sleepers of their own (see [`DefaultSleeper`]), and
 //! synchronous code retries with [`retry_blocking`].
 //!
@@ -183,11 +183,11 @@ pub use retry::{Report, Retry, retry, retry_with};
 pub use rng::JitterRng;
 #[cfg(feature = "futures-timer")]
 pub use sleep::FuturesTimerSleeper;
+#[cfg(feature = "tokio")]
+pub use sleep::TokioSleeper;
 #[cfg(feature = "async-io")]
 pub use sleep::{AsyncIoSleep, AsyncIoSleeper};
 pub use sleep::{DefaultSleeper, NoSleeper, NoSleeperChosen, Sleeper, ThreadSleep, ThreadSleeper};
-#[cfg(feature = "tokio")]
-pub use sleep::{TokioSleep, TokioSleeper};
 
 // The README's code is compiled and run with the doc tests, so it never rots.
 #[cfg(doctest)]

@@ -796,7 +796,16 @@ where
                     }
                     Flow::Done(stop) => {
                         state.set(State::Done);
-                        parts.finished(&stop);
+                        #[cfg(feature = "metrics")]
+                        if let Some(metrics) = &parts.metrics {
+                            metrics.finished(stop.reason, stop.attempts);
+                        }
+                        // A first-try success logs nothing, and takes no reference to
+                        // the answer: one would make it go through memory, which
+                        // costs a store-forwarding stall on every call.
+                        if stop.reason.is_some() || stop.attempts > 1 {
+                            parts.log_stop(&stop);
+                        }
                         return Poll::Ready(stop);
                     }
                 }
@@ -1000,18 +1009,14 @@ where
     Op: Operation<Err: fmt::Display>,
     C: Classify<Op::Ok, Op::Err>,
 {
-    /// Records the end of the call, in its metrics and its last log line. Giving up on
-    /// a failure that retrying might have fixed is a `warn`: the dependency stayed down
-    /// longer than the policy could absorb. A permanent failure is the caller's to
-    /// report, and a success after retrying is the crate doing its job, so both are
-    /// `debug`.
-    #[inline]
-    fn finished(&self, stop: &Stop<Op::Ok, Op::Err>) {
+    /// The call's last log line. Giving up on a failure that retrying might have fixed
+    /// is a `warn`: the dependency stayed down longer than the policy could absorb. A
+    /// permanent failure is the caller's to report, and a success after retrying is the
+    /// crate doing its job, so both are `debug`.
+    #[cold]
+    #[inline(never)]
+    fn log_stop(&self, stop: &Stop<Op::Ok, Op::Err>) {
         let attempts = stop.attempts;
-        #[cfg(feature = "metrics")]
-        if let Some(metrics) = &self.metrics {
-            metrics.finished(stop.reason, attempts);
-        }
         match (stop.reason, &stop.last) {
             (None, _) if attempts > 1 => tracing::debug!(attempts, "succeeded after retrying"),
             (None, _) => {}

@@ -19,8 +19,9 @@ use std::time::Duration;
 /// | no runtime: synchronous code | [`ThreadSleeper`], through [`retry_blocking`](crate::retry_blocking) | none |
 ///
 /// [`TokioSleeper`] also works outside a tokio runtime: when a sleep starts where no
-/// runtime is running, it waits on `futures-timer`'s timer thread instead, so a call
-/// under another executor works rather than panicking on its first retry.
+/// runtime is running, its timer belongs to a small fallback runtime with a thread of
+/// its own, so a call under another executor works rather than panicking on its first
+/// retry.
 ///
 /// # Choosing a sleeper once
 ///
@@ -86,13 +87,19 @@ pub trait Sleeper {
     fn sleep(&self, delay: Duration) -> Self::Sleep;
 }
 
-/// tokio's timer, [`tokio::time::sleep`], where a tokio runtime is running.
+/// tokio's timer, [`tokio::time::sleep`].
 ///
 /// A sleep that starts where no tokio runtime is running (under
-/// `futures::executor::block_on`, smol or async-std) waits on `futures-timer`'s timer
-/// thread instead: a call works under any executor rather than panicking on its first
-/// retry. The check costs nothing on a first try, which never sleeps. Inside a runtime
-/// built without `enable_time`, tokio's own timer panics, as for any tokio sleep.
+/// `futures::executor::block_on`, smol or async-std) is a timer of a small fallback
+/// runtime, started on first use with one thread of its own: a call works under any
+/// executor rather than panicking on its first retry. The check costs nothing on a
+/// first try, which never sleeps. Inside a runtime built without `enable_time`, tokio's
+/// own timer panics, as for any tokio sleep.
+///
+/// # Panics
+///
+/// Only if the operating system refuses the fallback runtime its thread, on the first
+/// sleep outside a runtime.
 ///
 /// ```
 /// use std::time::Duration;
@@ -110,68 +117,55 @@ pub struct TokioSleeper;
 
 #[cfg(feature = "tokio")]
 impl Sleeper for TokioSleeper {
-    type Sleep = TokioSleep;
+    type Sleep = tokio::time::Sleep;
 
+    // Out of line: making a timer costs far more than a call, and inlined, the search
+    // for a runtime would crowd the call's `poll`, which runs on every first try.
+    #[inline(never)]
     fn sleep(&self, delay: Duration) -> Self::Sleep {
-        // Inside a tokio task is a thread-local read; elsewhere (a `block_on`, or no
-        // runtime at all) ask for the runtime's handle, which costs a shared count.
-        let in_runtime =
-            tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok();
-        let timer = if in_runtime {
-            TokioTimer::Tokio {
-                sleep: tokio::time::sleep(delay),
-            }
-        } else {
-            TokioTimer::Elsewhere {
-                delay: futures_timer::Delay::new(delay),
-            }
-        };
-        TokioSleep { timer }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return tokio::time::sleep(delay);
+        }
+        // No runtime here: the timer belongs to the fallback runtime, whose thread
+        // fires it. A tokio timer can be polled from any thread and any executor.
+        let _entered = fallback::runtime().enter();
+        tokio::time::sleep(delay)
     }
 }
 
+/// The timer of [`TokioSleeper`] outside any tokio runtime: a current-thread runtime
+/// with only its timer enabled, started on first use and run by a thread of its own.
 #[cfg(feature = "tokio")]
-pin_project_lite::pin_project! {
-    /// The timer of [`TokioSleeper`]: tokio's, or futures-timer's outside a tokio
-    /// runtime.
-    ///
-    /// ```
-    /// use steadfast::{Sleeper, TokioSleeper};
-    ///
-    /// // No runtime here: the sleep still completes.
-    /// futures_executor::block_on(TokioSleeper.sleep(std::time::Duration::from_micros(1)));
-    /// ```
-    #[derive(Debug)]
-    pub struct TokioSleep {
-        #[pin]
-        timer: TokioTimer,
+mod fallback {
+    use std::sync::OnceLock;
+
+    use tokio::runtime::{Builder, Handle};
+
+    pub(super) fn runtime() -> &'static Handle {
+        static RUNTIME: OnceLock<Handle> = OnceLock::new();
+        RUNTIME.get_or_init(start)
     }
-}
 
-#[cfg(feature = "tokio")]
-pin_project_lite::pin_project! {
-    #[project = TokioTimerProj]
-    #[derive(Debug)]
-    enum TokioTimer {
-        Tokio {
-            #[pin]
-            sleep: tokio::time::Sleep,
-        },
-        Elsewhere {
-            delay: futures_timer::Delay,
-        },
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl Future for TokioSleep {
-    type Output = ();
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.project().timer.project() {
-            TokioTimerProj::Tokio { sleep } => sleep.poll(cx),
-            TokioTimerProj::Elsewhere { delay } => Pin::new(delay).poll(cx),
+    // An operating system that refuses one thread or one timer leaves no way to wait:
+    // say so plainly rather than let the call hang. It can happen only on the first
+    // sleep outside a runtime, never on a first try.
+    #[allow(clippy::panic)]
+    fn start() -> Handle {
+        let started = Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .and_then(|runtime| {
+                let handle = runtime.handle().clone();
+                std::thread::Builder::new()
+                    .name("steadfast-timer".into())
+                    .spawn(move || runtime.block_on(std::future::pending::<()>()))
+                    .map(|_| handle)
+            });
+        match started {
+            Ok(handle) => handle,
+            Err(error) => panic!(
+                "steadfast: could not start the timer thread for sleeps outside a tokio runtime: {error}"
+            ),
         }
     }
 }

@@ -31,7 +31,7 @@ impl RecordingSleeper {
 }
 
 impl Sleeper for RecordingSleeper {
-    type Sleep = steadfast::TokioSleep;
+    type Sleep = tokio::time::Sleep;
 
     fn sleep(&self, delay: Duration) -> Self::Sleep {
         self.delays.lock().unwrap().push(delay);
