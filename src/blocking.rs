@@ -6,7 +6,7 @@
 //! decisions, made by the same code. Its operation is a plain closure, and its sleeper
 //! is [`ThreadSleeper`], which blocks the thread between attempts.
 
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
@@ -90,7 +90,7 @@ where
     P: RetryPolicy,
     C: Classify<T, E>,
     H: OnRetry<T, E>,
-    S: Sleeper<Sleep: Future<Output = ()>>,
+    S: Sleeper<Sleep: Future<Output = ()> + Unpin>,
     K: Clock,
 {
     /// Runs the call on this thread until it succeeds or stops, and returns what the
@@ -109,8 +109,11 @@ where
     ///     .unwrap_err();
     /// assert_eq!((err.reason(), err.attempts()), (StopReason::AttemptsExhausted, 3));
     /// ```
-    pub fn call(self) -> Result<T, RetryError<E>> {
-        let mut call = pin!(self);
+    #[inline]
+    pub fn call(mut self) -> Result<T, RetryError<E>> {
+        // Unpin (a synchronous attempt and a timer that is `Unpin`), so the call runs
+        // where it is: pinning it by moving would copy the whole call first.
+        let mut call = Pin::new(&mut self);
         // With a sleeper that blocks in place nothing is ever pending, so the first poll
         // finishes the call and no waker is made. A sleeper that does return pending
         // (a timer of some runtime) parks this thread until it wakes it.
