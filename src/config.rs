@@ -343,6 +343,21 @@ enum BudgetSettings {
     },
 }
 
+/// Applies the settings that both kinds of budget share to either kind's builder.
+macro_rules! shared {
+    ($builder:ident, $costs:ident, $metrics:ident) => {{
+        let mut builder = $builder;
+        for (cause, cost) in $costs.each() {
+            builder = builder.cost(cause, cost);
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(name) = $metrics {
+            builder = builder.metrics(name);
+        }
+        builder
+    }};
+}
+
 /// A ratio budget (`kind = "ratio"`) or a token bucket (`kind = "token_bucket"`): see
 /// the [module docs](self).
 impl<'de> Deserialize<'de> for RetryBudget {
@@ -366,14 +381,7 @@ impl<'de> Deserialize<'de> for RetryBudget {
                     if let Some(window) = window {
                         builder = builder.window(window.0);
                     }
-                    for (cause, cost) in costs.each() {
-                        builder = builder.cost(cause, cost);
-                    }
-                    #[cfg(feature = "metrics")]
-                    if let Some(name) = metrics {
-                        builder = builder.metrics(name);
-                    }
-                    builder.build()
+                    shared!(builder, costs, metrics).build()
                 }
                 BudgetSettings::TokenBucket {
                     per_second,
@@ -382,15 +390,8 @@ impl<'de> Deserialize<'de> for RetryBudget {
                     #[cfg(feature = "metrics")]
                     metrics,
                 } => {
-                    let mut builder = RetryBudget::token_bucket(per_second, burst);
-                    for (cause, cost) in costs.each() {
-                        builder = builder.cost(cause, cost);
-                    }
-                    #[cfg(feature = "metrics")]
-                    if let Some(name) = metrics {
-                        builder = builder.metrics(name);
-                    }
-                    builder.build()
+                    let builder = RetryBudget::token_bucket(per_second, burst);
+                    shared!(builder, costs, metrics).build()
                 }
             },
         )
