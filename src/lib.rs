@@ -140,6 +140,7 @@ mod layer;
 mod meter;
 mod operation;
 mod policy;
+mod registry;
 mod retry;
 mod rng;
 mod schedule;
@@ -157,6 +158,9 @@ pub use breaker::{
 };
 pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
 pub use classify::{Classify, Decision, IoErrors, RetryAnyError};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use classify::ReqwestErrors;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use classify::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
@@ -178,6 +182,7 @@ pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use meter::RetryMetrics;
 pub use operation::{Operation, Stateful, Stateless};
+pub use registry::Keyed;
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
 pub use retry::{Report, Retry, retry, retry_with};
 pub use rng::JitterRng;

@@ -205,6 +205,14 @@ impl<J> HttpClassifier<J> {
         }
     }
 
+    /// The decision for a transport error, by this classifier's judge.
+    pub(crate) fn judge_error<E>(&self, error: &E) -> Decision
+    where
+        J: ClassifyError<E>,
+    {
+        self.errors.classify_error(error)
+    }
+
     /// The decision for a response with `status` and `headers`.
     ///
     /// ```
