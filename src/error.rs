@@ -31,8 +31,9 @@ use std::time::Duration;
 /// Its [`source`](std::error::Error::source) is the last attempt's failure, so error
 /// reporters print the chain. Past your error, the chain goes on through the error's own
 /// sources when it is an [`std::io::Error`], a boxed `dyn Error` (`Box` or `Arc`, with or
-/// without `Send + Sync`), an `anyhow::Error` (feature `anyhow`) or an `eyre::Report`
-/// (feature `eyre`). For any other type Rust cannot ask a type that might not be an
+/// without `Send + Sync`), a `reqwest::Error` or `reqwest_middleware::Error` (features
+/// `reqwest`, `reqwest-middleware`), an `anyhow::Error` (feature `anyhow`) or an
+/// `eyre::Report` (feature `eyre`). For any other type Rust cannot ask a type that might not be an
 /// error for its sources, so the chain ends at your error: read them from
 /// [`error`](Self::error).
 ///
@@ -131,6 +132,14 @@ fn as_error<E: 'static>(error: &E) -> Option<&(dyn Error + 'static)> {
         std::sync::Arc<dyn Error + Send + Sync>,
         std::sync::Arc<dyn Error>
     );
+    #[cfg(feature = "reqwest")]
+    if let Some(error) = any.downcast_ref::<reqwest::Error>() {
+        return Some(error);
+    }
+    #[cfg(feature = "reqwest-middleware")]
+    if let Some(error) = any.downcast_ref::<reqwest_middleware::Error>() {
+        return Some(error);
+    }
     #[cfg(feature = "anyhow")]
     if let Some(error) = any.downcast_ref::<anyhow::Error>() {
         return Some(error.as_ref());

@@ -138,6 +138,8 @@ mod jitter;
 mod layer;
 #[cfg(feature = "metrics")]
 mod meter;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
 mod operation;
 mod policy;
 mod registry;
@@ -157,10 +159,10 @@ pub use breaker::{
     Permit, Rejected, StateChange,
 };
 pub use budget::{BudgetSnapshot, RatioBuilder, RetryBudget, RetryCause, TokenBucketBuilder};
-pub use classify::{Classify, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use classify::ReqwestErrors;
+pub use classify::{Classify, Decision, IoErrors, RetryAnyError};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use classify::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
@@ -181,9 +183,12 @@ pub use layer::{RetryLayer, RetryRequest, RetryService, RetryServiceFuture};
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use meter::RetryMetrics;
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub use middleware::RetryMiddleware;
 pub use operation::{Operation, Stateful, Stateless};
-pub use registry::Keyed;
 pub use policy::{DEFAULT_MAX_RETRY_AFTER, Policy, PolicyBuilder, RetryPolicy};
+pub use registry::Keyed;
 pub use retry::{Report, Retry, retry, retry_with};
 pub use rng::JitterRng;
 #[cfg(feature = "futures-timer")]

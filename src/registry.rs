@@ -225,7 +225,6 @@ impl<T, K> fmt::Debug for Keyed<T, K> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -243,7 +242,11 @@ mod tests {
         }
     }
 
-    fn counting(limit: usize, idle: Duration, clock: Hand) -> (Keyed<usize, Hand>, Arc<AtomicUsize>) {
+    fn counting(
+        limit: usize,
+        idle: Duration,
+        clock: Hand,
+    ) -> (Keyed<usize, Hand>, Arc<AtomicUsize>) {
         let made = Arc::new(AtomicUsize::new(0));
         let counter = made.clone();
         let keyed = Keyed::with_clock(
@@ -301,8 +304,13 @@ mod tests {
     fn threads_racing_for_a_new_key_share_one_value() {
         let (keyed, made) = counting(10, Duration::from_secs(60), Hand::default());
         let values: Vec<usize> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8).map(|_| scope.spawn(|| keyed.get("shared"))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(usize::MAX)).collect()
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| keyed.get("shared")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(usize::MAX))
+                .collect()
         });
         assert!(values.iter().all(|v| *v == 0), "{values:?}");
         assert_eq!(made.load(Ordering::Relaxed), 1);

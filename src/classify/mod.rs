@@ -8,15 +8,15 @@
 
 #[cfg(feature = "http")]
 mod http;
+mod io;
 #[cfg(feature = "reqwest")]
 mod reqwest;
-mod io;
 
 #[cfg(feature = "http")]
 pub use self::http::{ClassifyError, HttpClassifier, RetryAllTransportErrors, parse_retry_after};
-pub use io::IoErrors;
 #[cfg(feature = "reqwest")]
 pub use self::reqwest::ReqwestErrors;
+pub use io::IoErrors;
 
 use std::fmt;
 use std::time::Duration;
