@@ -18,7 +18,7 @@ use crate::classify::{Classify, Decision};
 use crate::idempotency::{IDEMPOTENCY_KEY, Idempotency, is_idempotent_method};
 use crate::operation::{Operation, Token};
 use crate::policy::{Policy, RetryPolicy};
-use crate::registry::Keyed;
+use crate::registry::{Keyed, OneOrKeyed};
 use crate::retry::Retry;
 use crate::sleep::{DefaultSleeper, Sleeper};
 
@@ -53,26 +53,10 @@ pub struct RetryMiddleware<P = Policy, S = DefaultSleeper> {
     policy: P,
     sleeper: S,
     classifier: HttpClassifier<ReqwestErrors>,
-    breakers: Option<Shared<CircuitBreaker>>,
-    budgets: Option<Shared<RetryBudget>>,
+    breakers: Option<OneOrKeyed<CircuitBreaker>>,
+    budgets: Option<OneOrKeyed<RetryBudget>>,
     key: KeyFn,
     send_keys: bool,
-}
-
-/// One value for every host, or one per key.
-#[derive(Clone)]
-enum Shared<T> {
-    One(T),
-    PerKey(Keyed<T>),
-}
-
-impl<T: Clone> Shared<T> {
-    fn for_key(&self, key: &str) -> T {
-        match self {
-            Self::One(value) => value.clone(),
-            Self::PerKey(keyed) => keyed.get(key),
-        }
-    }
 }
 
 type KeyFn = Arc<dyn Fn(&Request) -> String + Send + Sync>;
@@ -99,7 +83,7 @@ impl RetryMiddleware {
             sleeper: DefaultSleeper::default(),
             classifier: HttpClassifier::reqwest(),
             breakers: None,
-            budgets: Some(Shared::PerKey(Keyed::new(
+            budgets: Some(OneOrKeyed::PerKey(Keyed::new(
                 1_024,
                 std::time::Duration::from_secs(600),
                 |_: &str| RetryBudget::default(),
@@ -175,7 +159,7 @@ impl<P, S> RetryMiddleware<P, S> {
     /// ```
     #[must_use]
     pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
-        self.breakers = Some(Shared::One(breaker.clone()));
+        self.breakers = Some(OneOrKeyed::One(breaker.clone()));
         self
     }
 
@@ -195,7 +179,7 @@ impl<P, S> RetryMiddleware<P, S> {
     /// ```
     #[must_use]
     pub fn breakers(mut self, breakers: Keyed<CircuitBreaker>) -> Self {
-        self.breakers = Some(Shared::PerKey(breakers));
+        self.breakers = Some(OneOrKeyed::PerKey(breakers));
         self
     }
 
@@ -206,7 +190,7 @@ impl<P, S> RetryMiddleware<P, S> {
     /// ```
     #[must_use]
     pub fn budget(mut self, budget: &RetryBudget) -> Self {
-        self.budgets = Some(Shared::One(budget.clone()));
+        self.budgets = Some(OneOrKeyed::One(budget.clone()));
         self
     }
 
@@ -227,7 +211,7 @@ impl<P, S> RetryMiddleware<P, S> {
     /// ```
     #[must_use]
     pub fn budgets(mut self, budgets: Keyed<RetryBudget>) -> Self {
-        self.budgets = Some(Shared::PerKey(budgets));
+        self.budgets = Some(OneOrKeyed::PerKey(budgets));
         self
     }
 

@@ -208,6 +208,32 @@ impl<T: Clone, K: Clock> Keyed<T, K> {
     }
 }
 
+/// One value for every key, or one per key: how a layer or middleware holds a breaker
+/// or a budget.
+#[derive(Clone, Debug)]
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest-middleware")),
+    allow(dead_code)
+)]
+pub(crate) enum OneOrKeyed<T> {
+    One(T),
+    PerKey(Keyed<T>),
+}
+
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest-middleware")),
+    allow(dead_code)
+)]
+impl<T: Clone> OneOrKeyed<T> {
+    /// The value for `key`.
+    pub(crate) fn for_key(&self, key: &str) -> T {
+        match self {
+            Self::One(value) => value.clone(),
+            Self::PerKey(keyed) => keyed.get(key),
+        }
+    }
+}
+
 impl<T, K> Clone for Keyed<T, K> {
     fn clone(&self) -> Self {
         Self {

@@ -450,3 +450,46 @@ async fn the_layer_shares_its_breaker_and_budget_across_clones() {
         "rejected without touching the server"
     );
 }
+
+#[tokio::test]
+async fn the_layer_keeps_a_breaker_per_host() {
+    let down = Server::start(vec![Reply::Status(500, Vec::new()); 64]).await;
+    let up = Server::start(Vec::new()).await;
+    let breakers = steadfast::Keyed::new(16, Duration::from_secs(600), |_: &str| {
+        steadfast::CircuitBreaker::builder()
+            .consecutive_failures(3)
+            .without_failure_rate()
+            .build()
+            .unwrap()
+    });
+    let mut service = RetryLayer::new()
+        .with(policy(4))
+        .classify(classifier())
+        .sleeper(support::Recorder::default())
+        .breakers(breakers.clone())
+        .layer(client());
+    for _ in 0..5 {
+        let _ = send(&mut service, Method::GET, &down.url("/")).await;
+        let response = send(&mut service, Method::GET, &up.url("/")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        up.seen().len(),
+        5,
+        "the healthy host answered every call at once"
+    );
+    assert_eq!(
+        down.seen().len(),
+        3,
+        "the failing host's breaker opened after 3 failures"
+    );
+    let key = |server: &Server| format!("127.0.0.1:{}", server.addr.port());
+    assert_eq!(
+        breakers.get(&key(&down)).state(),
+        steadfast::BreakerState::Open
+    );
+    assert_eq!(
+        breakers.get(&key(&up)).state(),
+        steadfast::BreakerState::Closed
+    );
+}

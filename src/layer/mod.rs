@@ -42,6 +42,7 @@ use crate::error::StopReason;
 use crate::idempotency::Idempotency;
 use crate::policy::Policy;
 use crate::policy::RetryPolicy;
+use crate::registry::{Keyed, OneOrKeyed};
 use crate::retry::Retry;
 use crate::sleep::DefaultSleeper;
 use crate::sleep::Sleeper;
@@ -126,8 +127,8 @@ pub struct RetryLayer<P = Policy, C = RetryAnyError, S = DefaultSleeper, K = Def
     classifier: C,
     sleeper: S,
     clock: K,
-    budget: Option<RetryBudget>,
-    breaker: Option<CircuitBreaker>,
+    budget: Option<OneOrKeyed<RetryBudget>>,
+    breaker: Option<OneOrKeyed<CircuitBreaker>>,
     send_keys: bool,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::meter::RetryMetrics>,
@@ -145,7 +146,7 @@ impl RetryLayer {
             classifier: RetryAnyError,
             sleeper: DefaultSleeper::default(),
             clock: DefaultClock::default(),
-            budget: Some(RetryBudget::default()),
+            budget: Some(OneOrKeyed::One(RetryBudget::default())),
             breaker: None,
             send_keys: false,
             #[cfg(feature = "metrics")]
@@ -244,7 +245,23 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
     /// let layer = steadfast::RetryLayer::new().budget(&shared);
     /// ```
     pub fn budget(mut self, budget: &RetryBudget) -> Self {
-        self.budget = Some(budget.clone());
+        self.budget = Some(OneOrKeyed::One(budget.clone()));
+        self
+    }
+
+    /// Bounds the retries of each request's key ([`RetryRequest::key`]: for HTTP, the
+    /// host and port) with a budget of its own, made on first use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{Keyed, RetryBudget, RetryLayer};
+    ///
+    /// let layer = RetryLayer::new().budgets(Keyed::new(256, Duration::from_secs(600), |_: &str| {
+    ///     RetryBudget::default()
+    /// }));
+    /// ```
+    pub fn budgets(mut self, budgets: Keyed<RetryBudget>) -> Self {
+        self.budget = Some(OneOrKeyed::PerKey(budgets));
         self
     }
 
@@ -264,7 +281,24 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
     /// let layer = steadfast::RetryLayer::new().breaker(&steadfast::CircuitBreaker::default());
     /// ```
     pub fn breaker(mut self, breaker: &CircuitBreaker) -> Self {
-        self.breaker = Some(breaker.clone());
+        self.breaker = Some(OneOrKeyed::One(breaker.clone()));
+        self
+    }
+
+    /// Puts each request through the breaker of its key ([`RetryRequest::key`]: for
+    /// HTTP, the host and port), made on first use: one host's outage never opens
+    /// another's breaker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{CircuitBreaker, Keyed, RetryLayer};
+    ///
+    /// let layer = RetryLayer::new().breakers(Keyed::new(256, Duration::from_secs(600), |_: &str| {
+    ///     CircuitBreaker::default()
+    /// }));
+    /// ```
+    pub fn breakers(mut self, breakers: Keyed<CircuitBreaker>) -> Self {
+        self.breaker = Some(OneOrKeyed::PerKey(breakers));
         self
     }
 
@@ -353,6 +387,13 @@ where
             Idempotency::NotIdempotent if config.send_keys => Idempotency::Keyed,
             declared => declared,
         };
+        let shared = {
+            let key = request.key().unwrap_or("");
+            (
+                config.budget.as_ref().map(|budget| budget.for_key(key)),
+                config.breaker.as_ref().map(|breaker| breaker.for_key(key)),
+            )
+        };
         let call = Retry::configured(
             ServiceOperation::new(service, request, config.send_keys),
             config.policy.clone(),
@@ -360,7 +401,7 @@ where
             (),
             config.sleeper.clone(),
             config.clock.clone(),
-            (config.budget.clone(), config.breaker.clone()),
+            shared,
             idempotency,
         );
         #[cfg(feature = "metrics")]

@@ -35,6 +35,13 @@ pub trait RetryRequest: Clone {
         Idempotency::Idempotent
     }
 
+    /// The key of the breaker and budget this request goes through when the layer
+    /// holds them per key ([`RetryLayer::breakers`](super::RetryLayer::breakers)):
+    /// for HTTP, the host and port. Default: none (every request shares one key).
+    fn key(&self) -> Option<&str> {
+        None
+    }
+
     /// Attaches the call's idempotency key, if this request is one that needs it.
     /// Called on each attempt's clone when the layer sends keys. Default: nothing.
     fn attach_key(&mut self, key: IdempotencyKey) {
@@ -46,6 +53,11 @@ pub trait RetryRequest: Clone {
 impl<B: Clone> RetryRequest for ::http::Request<B> {
     fn idempotency(&self) -> Idempotency {
         crate::request_idempotency(self)
+    }
+
+    /// The host and port of the request's URI.
+    fn key(&self) -> Option<&str> {
+        self.uri().authority().map(::http::uri::Authority::as_str)
     }
 
     /// Adds an `Idempotency-Key` header to requests whose method is not idempotent and
