@@ -252,7 +252,7 @@ impl<B, E, J: ClassifyError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
     fn classify(&self, outcome: &Result<Response<B>, E>) -> Decision {
         match outcome {
             Ok(response) => self.classify_response(response.status(), response.headers()),
-            Err(error) => self.errors.classify_error(error),
+            Err(error) => self.judge_error(error),
         }
     }
 
