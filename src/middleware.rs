@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ::http::Extensions;
-use reqwest::{Request, Response, Url};
+use reqwest::{Request, Response};
 use reqwest_middleware::{Error, Middleware, Next, Result};
 
 use crate::attempt::Attempt;
@@ -39,8 +39,8 @@ use crate::sleep::{DefaultSleeper, Sleeper};
 /// # Default
 ///
 /// [`Policy::default()`], [`HttpClassifier::reqwest()`], no breaker, a ratio budget
-/// ([`RetryBudget::default()`]) per host (by `host:port`, at most 1 024 hosts, idle ones
-/// evicted after 10 minutes), no keys.
+/// ([`RetryBudget::default()`]) per host (by the URL's authority, `host:port` when the
+/// port is written; at most 1 024 hosts, idle ones evicted after 10 minutes), no keys.
 ///
 /// ```
 /// use steadfast::RetryMiddleware;
@@ -55,20 +55,12 @@ pub struct RetryMiddleware<P = Policy, S = DefaultSleeper> {
     classifier: HttpClassifier<ReqwestErrors>,
     breakers: Option<OneOrKeyed<CircuitBreaker>>,
     budgets: Option<OneOrKeyed<RetryBudget>>,
-    key: KeyFn,
+    /// The key of per-key breakers and budgets; `None` for the URL's authority.
+    key: Option<KeyFn>,
     send_keys: bool,
 }
 
 type KeyFn = Arc<dyn Fn(&Request) -> String + Send + Sync>;
-
-/// `host:port`, the default key of per-host breakers and budgets.
-fn authority(url: &Url) -> String {
-    match (url.host_str(), url.port_or_known_default()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        (None, _) => String::new(),
-    }
-}
 
 impl RetryMiddleware {
     /// A middleware with the defaults listed above.
@@ -88,7 +80,7 @@ impl RetryMiddleware {
                 std::time::Duration::from_secs(600),
                 |_: &str| RetryBudget::default(),
             ))),
-            key: Arc::new(|request: &Request| authority(request.url())),
+            key: None,
             send_keys: false,
         }
     }
@@ -163,7 +155,7 @@ impl<P, S> RetryMiddleware<P, S> {
         self
     }
 
-    /// Puts each request through the breaker of its key (its `host:port`, unless
+    /// Puts each request through the breaker of its key (its URL's authority, unless
     /// [`key_by`](Self::key_by) says otherwise), made on first use: one host's outage
     /// never opens another's breaker.
     ///
@@ -194,7 +186,7 @@ impl<P, S> RetryMiddleware<P, S> {
         self
     }
 
-    /// Bounds the retries of each key (its `host:port`, unless
+    /// Bounds the retries of each key (its URL's authority, unless
     /// [`key_by`](Self::key_by) says otherwise) with a budget of its own, made on first
     /// use: one host's failures never spend another's budget. This is the default,
     /// with a [`RetryBudget::default()`] per host.
@@ -227,7 +219,7 @@ impl<P, S> RetryMiddleware<P, S> {
     }
 
     /// Chooses the key of per-key breakers and budgets (a region, a tenant) from the
-    /// request. Default: its `host:port`.
+    /// request. Default: its URL's authority (`host:port` when the port is written).
     ///
     /// ```
     /// let middleware = steadfast::RetryMiddleware::new()
@@ -235,7 +227,7 @@ impl<P, S> RetryMiddleware<P, S> {
     /// ```
     #[must_use]
     pub fn key_by(mut self, key: impl Fn(&Request) -> String + Send + Sync + 'static) -> Self {
-        self.key = Arc::new(key);
+        self.key = Some(Arc::new(key));
         self
     }
 
@@ -338,7 +330,8 @@ where
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> Result<Response> {
-        if request.try_clone().is_none() {
+        // A body held in memory can be sent again; a stream cannot.
+        if request.body().is_some_and(|body| body.as_bytes().is_none()) {
             tracing::info!(
                 method = %request.method(),
                 url = %request.url(),
@@ -354,9 +347,16 @@ where
         } else {
             Idempotency::NotIdempotent
         };
-        let key = (self.key)(&request);
-        let breaker = self.breakers.as_ref().map(|shared| shared.for_key(&key));
-        let budget = self.budgets.as_ref().map(|shared| shared.for_key(&key));
+        let custom;
+        let key = match &self.key {
+            Some(key_of) => {
+                custom = key_of(&request);
+                custom.as_str()
+            }
+            None => request.url().authority(),
+        };
+        let breaker = self.breakers.as_ref().map(|shared| shared.for_key(key));
+        let budget = self.budgets.as_ref().map(|shared| shared.for_key(key));
         let chain = Chain {
             template: &request,
             next,
