@@ -61,6 +61,10 @@
 //! guards that a cancelled call gives back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
 //! ([`Retry::breaker`]).
 //!
+//! **Per key.** A [`Keyed`] registry holds a breaker or a budget per host (or region, or
+//! tenant), made on first use and found without a lock; the tower layer and the
+//! reqwest middleware use one per host on request.
+//!
 //! **Idempotency.** Each call has one [`IdempotencyKey`], the same for all its attempts.
 //! Declare an operation that is not safe to repeat with [`Retry::idempotency`]: it is
 //! then retried only after failures that happened before anything was sent, unless it
@@ -96,6 +100,8 @@
 //! | `futures-timer` | no | `FuturesTimerSleeper`, a timer for any executor |
 //! | `http` | no | `HttpClassifier` (status codes, `Retry-After`), `parse_retry_after`, idempotent methods and the `Idempotency-Key` header |
 //! | `tower` | no | `RetryLayer`: the same retries, breaker and budget for any tower `Service` with cloneable requests |
+//! | `reqwest` | no | `HttpClassifier::reqwest()`: reqwest's responses and errors judged directly |
+//! | `reqwest-middleware` | no | `RetryMiddleware` for reqwest-middleware clients, with a budget per host |
 //! | `metrics` | no | `RetryMetrics`, and breakers and budgets that count transitions and denials, through the `metrics` facade |
 //! | `serde` | no | `Deserialize` for policies, breakers and budgets (module `config`) |
 //! | `anyhow`, `eyre` | no | a failed call's error chain continues through an `anyhow::Error` or `eyre::Report` |

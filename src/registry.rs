@@ -27,12 +27,12 @@ use crate::clock::{Clock, DefaultClock, nanos_since};
 /// use std::time::Duration;
 /// use steadfast::{retry, CircuitBreaker, Keyed};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let breakers = Keyed::new(1_000, Duration::from_secs(600), |_host: &str| {
 ///     CircuitBreaker::builder().consecutive_failures(5).build().unwrap_or_default()
 /// });
 ///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
 /// let breaker = breakers.get("inventory.internal:443");
 /// let value = retry(|_| async { Ok::<_, std::io::Error>(1) }).breaker(&breaker).await;
 /// assert_eq!(breakers.len(), 1);
