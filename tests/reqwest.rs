@@ -298,8 +298,9 @@ async fn a_thousand_failing_calls_never_retry_past_the_budget() {
 }
 
 #[tokio::test]
-async fn the_default_budget_is_per_host() {
+async fn one_hosts_failures_never_spend_anothers_budget() {
     let down = Server::start(vec![status(503); 1_000]).await;
+    let other = Server::start(vec![status(503); 1_000]).await;
     let sleeper = support::Recorder::default();
     let counted = Arc::new(AtomicU32::new(0));
     let made = counted.clone();
@@ -313,5 +314,8 @@ async fn the_default_budget_is_per_host() {
     }
     // Two retries in the bucket for this host, then none.
     assert_eq!(down.seen().len(), 5);
-    assert_eq!(counted.load(Ordering::Relaxed), 1);
+    // The other host still has its own two.
+    let _ = client.get(other.url("/")).send().await;
+    assert_eq!(other.seen().len(), 3);
+    assert_eq!(counted.load(Ordering::Relaxed), 2, "one budget per host");
 }
