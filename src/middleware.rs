@@ -32,6 +32,10 @@ use crate::sleep::{DefaultSleeper, Sleeper};
 ///   attempt the call's `Idempotency-Key` header.
 /// - A request whose body is a stream cannot be cloned: it is sent once, without
 ///   retrying, and an `info` event says so.
+/// - The request's extensions go down the chain with each attempt, so an attempt cut
+///   short by the policy's attempt timeout takes them along and ends the call
+///   ([`StopReason::StateLost`](crate::StopReason::StateLost)); set reqwest's own
+///   timeout for attempts instead.
 /// - When retrying stops, a response comes back as it is (the last 503, say); an error
 ///   comes back as `reqwest_middleware::Error::Middleware` holding the crate's
 ///   [`RetryError`](crate::RetryError), whose source is the last error.
