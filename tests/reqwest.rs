@@ -319,3 +319,25 @@ async fn one_hosts_failures_never_spend_anothers_budget() {
     assert_eq!(other.seen().len(), 3);
     assert_eq!(counted.load(Ordering::Relaxed), 2, "one budget per host");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_timeout_ends_a_call_through_the_middleware() {
+    // The extensions go down the chain with the attempt, and a timed-out attempt is
+    // dropped with them: the call cannot start another.
+    let server = Server::start(vec![Reply::Hold(Arc::new(tokio::sync::Notify::new()))]).await;
+    let policy = Policy::builder(Constant::new(Duration::from_millis(100)))
+        .max_attempts(3)
+        .attempt_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(RetryMiddleware::new().with(policy).without_budget())
+        .build();
+    let error = client.get(server.url("/")).send().await.unwrap_err();
+    let stopped = retry_error(&error);
+    assert_eq!(
+        (stopped.reason(), stopped.attempts()),
+        (StopReason::StateLost, 1)
+    );
+    assert_eq!(server.seen().len(), 1);
+}
