@@ -340,6 +340,10 @@ pub enum StopReason {
     /// The attempt holding the operation's threaded state timed out and was dropped
     /// with it (see [`retry_with`](crate::retry_with)), so no further attempt can run.
     StateLost,
+    /// The call's [`AdaptiveThrottle`](crate::AdaptiveThrottle) rejected the attempt
+    /// before it was sent: the dependency has been refusing most requests lately. No
+    /// request left the client, and no breaker counts it as a failure.
+    ThrottledLocally,
 }
 
 impl fmt::Display for StopReason {
@@ -369,6 +373,7 @@ impl fmt::Display for StopReason {
             }
             Self::BudgetExhausted => f.write_str("retry budget exhausted"),
             Self::StateLost => f.write_str("operation state lost with a timed-out attempt"),
+            Self::ThrottledLocally => f.write_str("rejected locally by the adaptive throttle"),
         }
     }
 }

@@ -155,6 +155,7 @@ mod schedule;
 mod sleep;
 mod stripe;
 mod sync;
+mod throttle;
 mod window;
 
 pub use attempt::Attempt;
@@ -204,6 +205,7 @@ pub use sleep::TokioSleeper;
 #[cfg(feature = "async-io")]
 pub use sleep::{AsyncIoSleep, AsyncIoSleeper};
 pub use sleep::{DefaultSleeper, NoSleeper, NoSleeperChosen, Sleeper, ThreadSleep, ThreadSleeper};
+pub use throttle::{AdaptiveThrottle, LocalRejection, ThrottleBuilder, ThrottleSnapshot};
 
 // The README's code is compiled and run with the doc tests, so it never rots.
 #[cfg(doctest)]

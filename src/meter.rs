@@ -65,7 +65,7 @@ const KINDS: [[&str; 2]; 2] = [
 
 const CAUSES: [&str; 3] = ["transient", "throttled", "timed_out"];
 
-const REASONS: [&str; 9] = [
+const REASONS: [&str; 10] = [
     "permanent",
     "attempts_exhausted",
     "deadline_exceeded",
@@ -75,6 +75,7 @@ const REASONS: [&str; 9] = [
     "breaker_half_open",
     "budget_exhausted",
     "state_lost",
+    "throttled_locally",
 ];
 
 impl RetryMetrics {
@@ -156,6 +157,7 @@ fn reason_index(reason: StopReason) -> usize {
         StopReason::BreakerHalfOpen => 6,
         StopReason::BudgetExhausted => 7,
         StopReason::StateLost => 8,
+        StopReason::ThrottledLocally => 9,
     }
 }
 

@@ -21,6 +21,7 @@ use crate::policy::{Policy, RetryPolicy};
 use crate::registry::{Keyed, OneOrKeyed};
 use crate::retry::Retry;
 use crate::sleep::{DefaultSleeper, Sleeper};
+use crate::throttle::AdaptiveThrottle;
 
 /// Retries the requests of a [`reqwest_middleware::ClientWithMiddleware`] with a policy,
 /// the HTTP classifier (status codes, `Retry-After` honoured up to the policy's limit,
@@ -59,7 +60,8 @@ pub struct RetryMiddleware<P = Policy, S = DefaultSleeper> {
     classifier: HttpClassifier<ReqwestErrors>,
     breakers: Option<OneOrKeyed<CircuitBreaker>>,
     budgets: Option<OneOrKeyed<RetryBudget>>,
-    /// The key of per-key breakers and budgets; `None` for the URL's authority.
+    throttles: Option<OneOrKeyed<AdaptiveThrottle>>,
+    /// The key of per-key breakers, budgets and throttles; `None` for the URL's authority.
     key: Option<KeyFn>,
     send_keys: bool,
 }
@@ -84,6 +86,7 @@ impl RetryMiddleware {
                 std::time::Duration::from_secs(600),
                 |_: &str| RetryBudget::default(),
             ))),
+            throttles: None,
             key: None,
             send_keys: false,
         }
@@ -110,6 +113,7 @@ impl<P, S> RetryMiddleware<P, S> {
             classifier: self.classifier,
             breakers: self.breakers,
             budgets: self.budgets,
+            throttles: self.throttles,
             key: self.key,
             send_keys: self.send_keys,
         }
@@ -128,6 +132,7 @@ impl<P, S> RetryMiddleware<P, S> {
             classifier: self.classifier,
             breakers: self.breakers,
             budgets: self.budgets,
+            throttles: self.throttles,
             key: self.key,
             send_keys: self.send_keys,
         }
@@ -208,6 +213,38 @@ impl<P, S> RetryMiddleware<P, S> {
     #[must_use]
     pub fn budgets(mut self, budgets: Keyed<RetryBudget>) -> Self {
         self.budgets = Some(OneOrKeyed::PerKey(budgets));
+        self
+    }
+
+    /// Puts every request, whatever its host, through `throttle`: adaptive
+    /// client-side throttling (see [`Retry::throttle`](crate::Retry::throttle)).
+    ///
+    /// ```
+    /// let middleware = steadfast::RetryMiddleware::new().throttle(&steadfast::AdaptiveThrottle::default());
+    /// ```
+    #[must_use]
+    pub fn throttle(mut self, throttle: &AdaptiveThrottle) -> Self {
+        self.throttles = Some(OneOrKeyed::One(throttle.clone()));
+        self
+    }
+
+    /// Puts each request through the throttle of its key (its URL's authority, unless
+    /// [`key_by`](Self::key_by) says otherwise), made on first use: a host that
+    /// refuses requests never throttles requests to another.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{AdaptiveThrottle, Keyed, RetryMiddleware};
+    ///
+    /// let middleware = RetryMiddleware::new().throttles(Keyed::new(
+    ///     256,
+    ///     Duration::from_secs(600),
+    ///     |_: &str| AdaptiveThrottle::default(),
+    /// ));
+    /// ```
+    #[must_use]
+    pub fn throttles(mut self, throttles: Keyed<AdaptiveThrottle>) -> Self {
+        self.throttles = Some(OneOrKeyed::PerKey(throttles));
         self
     }
 
@@ -361,6 +398,7 @@ where
         };
         let breaker = self.breakers.as_ref().map(|shared| shared.for_key(key));
         let budget = self.budgets.as_ref().map(|shared| shared.for_key(key));
+        let throttle = self.throttles.as_ref().map(|shared| shared.for_key(key));
         let chain = Chain {
             template: &request,
             next,
@@ -378,6 +416,10 @@ where
         };
         let call = match &budget {
             Some(budget) => call.budget(budget),
+            None => call,
+        };
+        let call = match &throttle {
+            Some(throttle) => call.throttle(throttle),
             None => call,
         };
         call.await

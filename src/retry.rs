@@ -29,6 +29,7 @@ use crate::meter::RetryMetrics;
 use crate::operation::{Operation, Stateful, Stateless};
 use crate::policy::{Policy, RetryPolicy};
 use crate::sleep::{DefaultSleeper, Sleeper};
+use crate::throttle::AdaptiveThrottle;
 
 /// Retries `operation` until it succeeds, fails permanently, or the policy stops it.
 ///
@@ -186,6 +187,7 @@ struct Parts<'a, Op, P, C, H, S, K> {
     clock: K,
     budget: Option<Shared<'a, RetryBudget>>,
     breaker: Option<Shared<'a, CircuitBreaker>>,
+    throttle: Option<Shared<'a, AdaptiveThrottle>>,
     #[cfg(feature = "metrics")]
     metrics: Option<Shared<'a, RetryMetrics>>,
     idempotency: Idempotency,
@@ -296,6 +298,7 @@ impl<Op: Operation> Retry<'static, Op> {
             clock: DefaultClock::default(),
             budget: None,
             breaker: None,
+            throttle: None,
             #[cfg(feature = "metrics")]
             metrics: None,
             idempotency: Idempotency::Idempotent,
@@ -317,6 +320,7 @@ macro_rules! replace {
             clock: pick!($field, clock, $value, parts),
             budget: parts.budget,
             breaker: parts.breaker,
+            throttle: parts.throttle,
             #[cfg(feature = "metrics")]
             metrics: parts.metrics,
             idempotency: parts.idempotency,
@@ -367,7 +371,11 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
         hook: H,
         sleeper: S,
         clock: K,
-        shared: (Option<RetryBudget>, Option<CircuitBreaker>),
+        shared: (
+            Option<RetryBudget>,
+            Option<CircuitBreaker>,
+            Option<AdaptiveThrottle>,
+        ),
         idempotency: Idempotency,
     ) -> Self {
         Self::from_parts(Parts {
@@ -379,6 +387,7 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
             clock,
             budget: shared.0.map(Shared::Owned),
             breaker: shared.1.map(Shared::Owned),
+            throttle: shared.2.map(Shared::Owned),
             #[cfg(feature = "metrics")]
             metrics: None,
             idempotency,
@@ -557,6 +566,45 @@ impl<'a, Op: Operation, P, C, H, S: Sleeper, K> Retry<'a, Op, P, C, H, S, K> {
         // Covariance shortens the call's lifetime in place: nothing moves.
         let mut call: Retry<'b, Op, P, C, H, S, K> = self;
         call.parts.breaker = Some(Shared::Borrowed(breaker));
+        call
+    }
+
+    /// Puts every attempt through `throttle`, adaptive client-side throttling: each
+    /// attempt, the first included, asks for admission before it is sent, and its
+    /// outcome is recorded (a transient failure or a timeout is a refusal; any other
+    /// answer, even a permanent error, an accept). An attempt the throttle rejects
+    /// ends the call with [`StopReason::ThrottledLocally`] and the last error, if any:
+    /// nothing was sent, so no breaker counts it. The call borrows the throttle, like
+    /// [`budget`](Self::budget).
+    ///
+    /// ```
+    /// use steadfast::{retry, AdaptiveThrottle, StopReason};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let throttle = AdaptiveThrottle::builder().seed(3).build().unwrap();
+    /// let mut throttled = 0;
+    /// for _ in 0..100 {
+    ///     let err = retry(|_| async { Err::<(), _>("overloaded") })
+    ///         .throttle(&throttle)
+    ///         .await
+    ///         .unwrap_err();
+    ///     if err.reason() == StopReason::ThrottledLocally {
+    ///         throttled += 1;
+    ///     }
+    /// }
+    /// // The dependency refused everything: most calls never left the client.
+    /// assert!(throttled > 75, "{throttled}");
+    /// # }
+    /// ```
+    #[inline]
+    pub fn throttle<'b>(self, throttle: &'b AdaptiveThrottle) -> Retry<'b, Op, P, C, H, S, K>
+    where
+        'a: 'b,
+    {
+        // Covariance shortens the call's lifetime in place: nothing moves.
+        let mut call: Retry<'b, Op, P, C, H, S, K> = self;
+        call.parts.throttle = Some(Shared::Borrowed(throttle));
         call
     }
 
@@ -851,6 +899,11 @@ where
         if let Err(reason) = Call::may_start(&self.policy, elapsed) {
             return Flow::stop(last, reason, call.attempts());
         }
+        if let Some(throttle) = &self.throttle {
+            if throttle.try_admit().is_err() {
+                return Flow::stop(last, StopReason::ThrottledLocally, call.attempts());
+            }
+        }
         let permit = match self.breaker.as_deref().map(CircuitBreaker::try_acquire) {
             None => None,
             Some(Ok(permit)) => Some(permit),
@@ -913,6 +966,9 @@ where
         };
         if let (Some(breaker), Some(permit)) = (&self.breaker, permit) {
             breaker.record(permit, CallOutcome::from_decision(decision));
+        }
+        if let Some(throttle) = &self.throttle {
+            throttle.record(CallOutcome::from_decision(decision));
         }
         // Invariant: `admit` made the call before the first attempt could end.
         let Some(call) = &mut self.call else {

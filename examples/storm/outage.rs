@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use steadfast::{
-    CircuitBreaker, Constant, Exponential, Jitter, JitterRng, Policy, RetryBudget, retry,
+    AdaptiveThrottle, CircuitBreaker, Constant, Exponential, Jitter, JitterRng, Policy,
+    RetryBudget, retry,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -33,10 +34,17 @@ pub enum Clients {
     Backoff,
     Budget,
     Breaker,
+    Throttle,
 }
 
 impl Clients {
-    pub const ALL: [Self; 4] = [Self::Immediate, Self::Backoff, Self::Budget, Self::Breaker];
+    pub const ALL: [Self; 5] = [
+        Self::Immediate,
+        Self::Backoff,
+        Self::Budget,
+        Self::Breaker,
+        Self::Throttle,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +52,7 @@ impl Clients {
             Self::Backoff => "backoff + jitter",
             Self::Budget => "+ retry budget",
             Self::Breaker => "+ circuit breaker",
+            Self::Throttle => "+ adaptive throttling",
         }
     }
 }
@@ -155,17 +164,29 @@ impl std::fmt::Display for Failed {
     }
 }
 
+/// What the clients share: one budget, one breaker, one throttle.
+#[derive(Clone)]
+struct Shared {
+    budget: RetryBudget,
+    breaker: CircuitBreaker,
+    throttle: AdaptiveThrottle,
+}
+
 /// One call: first attempt and retries, through `steadfast`.
 async fn call(
     clients: Clients,
     id: u64,
     queue: mpsc::UnboundedSender<Job>,
-    budget: RetryBudget,
-    breaker: CircuitBreaker,
+    shared: Shared,
     start: Instant,
     timeline: Arc<Mutex<Timeline>>,
 ) {
     count(&timeline, |t| &mut t.calls, start);
+    let Shared {
+        budget,
+        breaker,
+        throttle,
+    } = shared;
     let attempt = |_| {
         let (queue, timeline) = (queue.clone(), timeline.clone());
         async move {
@@ -206,13 +227,16 @@ async fn call(
                 .breaker(&breaker)
                 .await
         }
+        Clients::Throttle => retry(attempt).with(backoff).throttle(&throttle).await,
     };
     match outcome {
         Ok(()) => count(&timeline, |t| &mut t.goodput, start),
         Err(error)
             if matches!(
                 error.reason(),
-                steadfast::StopReason::BreakerOpen { .. } | steadfast::StopReason::BudgetExhausted
+                steadfast::StopReason::BreakerOpen { .. }
+                    | steadfast::StopReason::BudgetExhausted
+                    | steadfast::StopReason::ThrottledLocally
             ) =>
         {
             count(&timeline, |t| &mut t.held_back, start);
@@ -227,8 +251,11 @@ pub fn simulate(clients: Clients) -> Timeline {
         let timeline = Arc::new(Mutex::new(Timeline::new()));
         let (queue, jobs) = mpsc::unbounded_channel();
         tokio::spawn(service(jobs, start, timeline.clone()));
-        let budget = RetryBudget::default();
-        let breaker = CircuitBreaker::default();
+        let shared = Shared {
+            budget: RetryBudget::default(),
+            breaker: CircuitBreaker::default(),
+            throttle: AdaptiveThrottle::default(),
+        };
         let mut arrivals = JitterRng::seeded(2015);
         let mut id = 0;
         // Arrival times kept exactly, as for the worker: rounding is not accumulated.
@@ -244,8 +271,7 @@ pub fn simulate(clients: Clients) -> Timeline {
                 clients,
                 id,
                 queue.clone(),
-                budget.clone(),
-                breaker.clone(),
+                shared.clone(),
                 start,
                 timeline.clone(),
             );

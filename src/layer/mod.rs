@@ -46,6 +46,7 @@ use crate::registry::{Keyed, OneOrKeyed};
 use crate::retry::Retry;
 use crate::sleep::DefaultSleeper;
 use crate::sleep::Sleeper;
+use crate::throttle::AdaptiveThrottle;
 
 pin_project! {
     /// The future of one call through a [`RetryService`]: a [`Retry`] over the service,
@@ -129,6 +130,7 @@ pub struct RetryLayer<P = Policy, C = RetryAnyError, S = DefaultSleeper, K = Def
     clock: K,
     budget: Option<OneOrKeyed<RetryBudget>>,
     breaker: Option<OneOrKeyed<CircuitBreaker>>,
+    throttle: Option<OneOrKeyed<AdaptiveThrottle>>,
     send_keys: bool,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::meter::RetryMetrics>,
@@ -148,6 +150,7 @@ impl RetryLayer {
             clock: DefaultClock::default(),
             budget: Some(OneOrKeyed::One(RetryBudget::default())),
             breaker: None,
+            throttle: None,
             send_keys: false,
             #[cfg(feature = "metrics")]
             metrics: None,
@@ -175,6 +178,7 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            throttle: self.throttle,
             send_keys: self.send_keys,
             #[cfg(feature = "metrics")]
             metrics: self.metrics,
@@ -194,6 +198,7 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            throttle: self.throttle,
             send_keys: self.send_keys,
             #[cfg(feature = "metrics")]
             metrics: self.metrics,
@@ -213,6 +218,7 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             clock: self.clock,
             budget: self.budget,
             breaker: self.breaker,
+            throttle: self.throttle,
             send_keys: self.send_keys,
             #[cfg(feature = "metrics")]
             metrics: self.metrics,
@@ -232,6 +238,7 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
             clock,
             budget: self.budget,
             breaker: self.breaker,
+            throttle: self.throttle,
             send_keys: self.send_keys,
             #[cfg(feature = "metrics")]
             metrics: self.metrics,
@@ -299,6 +306,34 @@ impl<P, C, S, K> RetryLayer<P, C, S, K> {
     /// ```
     pub fn breakers(mut self, breakers: Keyed<CircuitBreaker>) -> Self {
         self.breaker = Some(OneOrKeyed::PerKey(breakers));
+        self
+    }
+
+    /// Puts every attempt through `throttle`, adaptive client-side throttling (see
+    /// [`Retry::throttle`](crate::Retry::throttle)): while the service refuses most
+    /// requests, the layer rejects some before they are sent.
+    ///
+    /// ```
+    /// let layer = steadfast::RetryLayer::new().throttle(&steadfast::AdaptiveThrottle::default());
+    /// ```
+    pub fn throttle(mut self, throttle: &AdaptiveThrottle) -> Self {
+        self.throttle = Some(OneOrKeyed::One(throttle.clone()));
+        self
+    }
+
+    /// Puts each request through the throttle of its key ([`RetryRequest::key`]), so
+    /// one host's refusals never throttle requests to another.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steadfast::{AdaptiveThrottle, Keyed, RetryLayer};
+    ///
+    /// let layer = RetryLayer::new().throttles(Keyed::new(256, Duration::from_secs(600), |_: &str| {
+    ///     AdaptiveThrottle::default()
+    /// }));
+    /// ```
+    pub fn throttles(mut self, throttles: Keyed<AdaptiveThrottle>) -> Self {
+        self.throttle = Some(OneOrKeyed::PerKey(throttles));
         self
     }
 
@@ -392,6 +427,10 @@ where
             (
                 config.budget.as_ref().map(|budget| budget.for_key(key)),
                 config.breaker.as_ref().map(|breaker| breaker.for_key(key)),
+                config
+                    .throttle
+                    .as_ref()
+                    .map(|throttle| throttle.for_key(key)),
             )
         };
         let call = Retry::configured(
