@@ -43,7 +43,7 @@
 //!     ratio = 0.2
 //!     min_per_second = 10.0
 //!     window = "10s"
-//!     costs = { throttled = 0.5 }    # transient, throttled, timed_out: 1 token each
+//!     costs = { throttled = 0.5 }    # transient, throttled, timed_out, hedge: 1 token each
 //! "#)?;
 //! assert_eq!(inventory.policy.max_attempts(), 4);
 //! # Ok::<(), toml::de::Error>(())
@@ -307,6 +307,7 @@ struct Costs {
     transient: Option<f64>,
     throttled: Option<f64>,
     timed_out: Option<f64>,
+    hedge: Option<f64>,
 }
 
 impl Costs {
@@ -315,6 +316,7 @@ impl Costs {
             (RetryCause::Transient, self.transient),
             (RetryCause::Throttled, self.throttled),
             (RetryCause::TimedOut, self.timed_out),
+            (RetryCause::Hedge, self.hedge),
         ]
         .into_iter()
         .filter_map(|(cause, cost)| Some((cause, cost?)))

@@ -136,6 +136,7 @@ mod clock;
 pub mod config;
 mod error;
 mod finished;
+mod hedge;
 mod hook;
 mod idempotency;
 mod jitter;
@@ -178,6 +179,7 @@ pub use clock::TokioClock;
 pub use clock::{Clock, DefaultClock, StdClock};
 pub use error::{AttemptError, ConfigError, RetryError, StopReason};
 pub use finished::Finished;
+pub use hedge::{Hedge, Latencies, LatenciesBuilder, MAX_IN_FLIGHT, hedge};
 pub use hook::{Failure, OnRetry, RetryEvent};
 pub use idempotency::{EncodedKey, Idempotency, IdempotencyKey};
 #[cfg(feature = "http")]

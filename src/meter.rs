@@ -52,7 +52,7 @@ struct Handles {
     /// By outcome (success, failure), then by whether the call retried: [`KINDS`].
     calls: [[Counter; 2]; 2],
     /// By [`cause_index`].
-    retries: [Counter; 3],
+    retries: [Counter; CAUSES.len()],
     /// By [`reason_index`].
     give_ups: [Counter; REASONS.len()],
     attempts_per_call: Histogram,
@@ -63,7 +63,7 @@ const KINDS: [[&str; 2]; 2] = [
     ["failed_without_retry", "failed_with_retry"],
 ];
 
-const CAUSES: [&str; 3] = ["transient", "throttled", "timed_out"];
+const CAUSES: [&str; 4] = ["transient", "throttled", "timed_out", "hedge"];
 
 const REASONS: [&str; 10] = [
     "permanent",
@@ -143,6 +143,7 @@ fn cause_index(cause: RetryCause) -> usize {
         RetryCause::Transient => 0,
         RetryCause::Throttled => 1,
         RetryCause::TimedOut => 2,
+        RetryCause::Hedge => 3,
     }
 }
 

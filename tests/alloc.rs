@@ -165,6 +165,61 @@ fn a_call_allocates_nothing() {
     assert_eq!(state, 3);
 }
 
+/// Answers `value` at its second poll: pending once, so a hedge can start meanwhile.
+struct AfterOnePoll(Option<u32>, bool);
+
+impl std::future::Future for AfterOnePoll {
+    type Output = Result<u32, std::io::Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Ok(self.0.take().unwrap_or_default()))
+    }
+}
+
+#[test]
+fn a_hedged_call_allocates_nothing() {
+    let _ = steadfast::IdempotencyKey::generate();
+    let budget = steadfast::RetryBudget::ratio(0.5)
+        .min_per_second(100.0)
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let breaker = steadfast::CircuitBreaker::builder()
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let latencies = steadfast::Latencies::builder()
+        .clock(StdClock)
+        .build()
+        .unwrap();
+    let (result, count) = allocations_during(|| {
+        block_on(
+            steadfast::hedge(|a| AfterOnePoll(Some(a.number()), false))
+                .max_copies(3)
+                .budget(&budget)
+                .breaker(&breaker)
+                .after_percentile(&latencies)
+                .sleeper(Instant0),
+        )
+    });
+    // The timer fires at once, so a second copy starts while the first is pending;
+    // the first answers at its second poll and wins, and the second is dropped.
+    assert_eq!(result.unwrap(), 1);
+    assert_eq!(
+        count, 0,
+        "two copies, a budget, a breaker and a latency sketch"
+    );
+    assert_eq!(budget.snapshot().granted, 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn counting_works() {
     let (v, count) = allocations_during(|| vec![1_u8; 16]);

@@ -49,6 +49,9 @@ pub enum RetryCause {
     Throttled,
     /// The attempt timed out.
     TimedOut,
+    /// A hedged call starts another copy of its operation while earlier ones are
+    /// still in flight (see [`Hedge`](crate::Hedge)).
+    Hedge,
 }
 
 /// What retries cost, in tokens, per [`RetryCause`].
@@ -57,6 +60,7 @@ struct Costs {
     transient: f64,
     throttled: f64,
     timed_out: f64,
+    hedge: f64,
 }
 
 /// What both builders share: the price of each retry and the clock.
@@ -94,6 +98,7 @@ impl Costs {
         transient: 1.0,
         throttled: 1.0,
         timed_out: 1.0,
+        hedge: 1.0,
     };
 
     fn set(&mut self, cause: RetryCause, tokens: f64) {
@@ -101,11 +106,12 @@ impl Costs {
             RetryCause::Transient => self.transient = tokens,
             RetryCause::Throttled => self.throttled = tokens,
             RetryCause::TimedOut => self.timed_out = tokens,
+            RetryCause::Hedge => self.hedge = tokens,
         }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for cost in [self.transient, self.throttled, self.timed_out] {
+        for cost in [self.transient, self.throttled, self.timed_out, self.hedge] {
             ConfigError::check_range("retry cost", cost, (0.0, MAX_COST), COST_ALLOWED)?;
         }
         Ok(())
@@ -249,6 +255,7 @@ impl RetryBudget {
             RetryCause::Transient => inner.costs.transient,
             RetryCause::Throttled => inner.costs.throttled,
             RetryCause::TimedOut => inner.costs.timed_out,
+            RetryCause::Hedge => inner.costs.hedge,
         };
         let now = self.now();
         let granted = match &inner.kind {
