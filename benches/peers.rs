@@ -3,7 +3,8 @@
 //! Retry paths (first try succeeds; three failures then success with zero delay):
 //! backon, tokio-retry2 and tower's `Retry`. Breakers (a closed-state call on one and
 //! two threads; a rejection while open): failsafe and recloser. Budgets (a withdrawal
-//! on one and two threads): tower's `TpsBudget`. Each retry future is driven inside a
+//! on one and two threads): tower's `TpsBudget`. Hedged calls (an answer before the
+//! hedge delay): tower's `Hedge`; adaptive throttling has no peer in Rust. Each retry future is driven inside a
 //! current-thread tokio runtime, which the peers' default sleepers need. The sizes of
 //! the retry futures are printed before the measurements.
 
@@ -21,8 +22,8 @@ use criterion::{Criterion, criterion_group};
 use failsafe::CircuitBreaker as _;
 use steadfast::Clock as _;
 use steadfast::{
-    CallOutcome, CircuitBreaker, Constant, IoErrors, Jitter, Policy, RetryBudget, RetryCause,
-    StdClock, retry, retry_blocking,
+    AdaptiveThrottle, CallOutcome, CircuitBreaker, Constant, IoErrors, Jitter, Latencies, Policy,
+    RetryBudget, RetryCause, StdClock, hedge, retry, retry_blocking,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Service, ServiceExt};
@@ -474,6 +475,129 @@ fn blocking_paths(c: &mut Criterion) {
     }
 }
 
+/// tower's hedge policy: every request may be hedged.
+#[derive(Clone)]
+struct HedgeAll;
+
+impl tower::hedge::Policy<u32> for HedgeAll {
+    fn clone_request(&self, request: &u32) -> Option<u32> {
+        Some(*request)
+    }
+
+    fn can_retry(&self, _: &u32) -> bool {
+        true
+    }
+}
+
+/// Answers at its second poll, waking itself: a copy in flight long enough for a
+/// zero-delay hedge to start another.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = Result<u32, Failure>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.0 {
+            return Poll::Ready(Ok(1));
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn hedges(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("hedge_answer_before_delay");
+    group.bench_function("direct", |b| {
+        b.iter_custom(|n| awaited(&rt, n, || operation(1, 0)))
+    });
+    group.bench_function("steadfast", |b| {
+        b.iter_custom(|n| {
+            awaited(&rt, n, || {
+                hedge(|a| operation(a.number(), 0)).after(Duration::from_millis(10))
+            })
+        })
+    });
+    let latencies = Latencies::default();
+    group.bench_function("steadfast_adaptive", |b| {
+        b.iter_custom(|n| {
+            awaited(&rt, n, || {
+                hedge(|a| operation(a.number(), 0)).after_percentile(&latencies)
+            })
+        })
+    });
+    group.bench_function("tower_hedge", |b| {
+        b.iter_custom(|n| {
+            rt.block_on(async {
+                // A 10 ms hedge delay read from a histogram given one latency.
+                let mut service = tower::hedge::Hedge::new_with_mock_latencies(
+                    tower::service_fn(|request: u32| operation(request, 0)),
+                    HedgeAll,
+                    1,
+                    0.95,
+                    Duration::from_secs(10),
+                    &[10],
+                );
+                let start = Instant::now();
+                for _ in 0..n {
+                    if let Ok(ready) = service.ready().await {
+                        black_box(ready.call(1).await.ok());
+                    }
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("hedge_one_copy_started");
+    group.bench_function("direct", |b| {
+        b.iter_custom(|n| awaited(&rt, n, || PendingOnce(false)))
+    });
+    group.bench_function("steadfast", |b| {
+        b.iter_custom(|n| {
+            awaited(&rt, n, || {
+                hedge(|_| PendingOnce(false)).after(Duration::ZERO)
+            })
+        })
+    });
+    group.finish();
+}
+
+fn throttles(c: &mut Criterion) {
+    let healthy = AdaptiveThrottle::builder()
+        .clock(FixedClock::new())
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let admit = || {
+        if healthy.try_admit().is_ok() {
+            healthy.record(CallOutcome::Success);
+        }
+    };
+    let mut group = c.benchmark_group("throttle_admit_and_record");
+    group.bench_function("one_thread", |b| b.iter(admit));
+    group.bench_function("two_threads", |b| {
+        b.iter_custom(|n| two_threads(n, &admit))
+    });
+    group.finish();
+
+    // A dependency refusing everything: the window holds failures, so each admission
+    // reads it and draws.
+    let refusing = AdaptiveThrottle::builder()
+        .clock(FixedClock::new())
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    for _ in 0..1_000 {
+        refusing.record(CallOutcome::Failure);
+    }
+    let mut group = c.benchmark_group("throttle_admission_while_rejecting");
+    group.bench_function("one_thread", |b| {
+        b.iter(|| black_box(refusing.try_admit().is_ok()))
+    });
+    group.finish();
+}
+
 fn print_future_sizes() {
     let sizes = [
         ("steadfast", std::mem::size_of_val(&steadfast_call(0))),
@@ -486,6 +610,10 @@ fn print_future_sizes() {
         ("backon", std::mem::size_of_val(&backon_call(0))),
         ("tokio_retry2", std::mem::size_of_val(&tokio_retry2_call(0))),
         ("tower_retry", std::mem::size_of_val(&tower_call(0))),
+        (
+            "steadfast hedge",
+            std::mem::size_of_val(&hedge(|a| operation(a.number(), 0))),
+        ),
     ];
     println!("retry future sizes (bytes, the same operation and a zero-delay policy):");
     for (name, size) in sizes {
@@ -497,7 +625,7 @@ fn print_future_sizes() {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = retry_paths, blocking_paths, clock_reads, breakers, budgets
+    targets = retry_paths, blocking_paths, clock_reads, breakers, budgets, hedges, throttles
 }
 
 fn main() {

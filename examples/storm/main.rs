@@ -2,9 +2,11 @@
 //!
 //! Part 1 runs many clients contending for one record with each backoff strategy.
 //! Part 2 runs a service through an outage with clients that retry at once, with
-//! backoff and jitter, plus a retry budget, plus a circuit breaker. Everything runs
-//! in tokio's paused time with the crate's own retry future, backoffs, budget and
-//! breaker, so minutes of simulated time take seconds.
+//! backoff and jitter, plus a retry budget, plus a circuit breaker, and with backoff
+//! and adaptive client-side throttling. Part 3 calls a service with a heavy latency
+//! tail with no hedging, a fixed hedge delay and an adaptive one. Everything runs in
+//! tokio's paused time with the crate's own retry and hedge futures, backoffs,
+//! budget, breaker and throttle, so minutes of simulated time take seconds.
 //!
 //! ```text
 //! cargo run --release --example storm                 # quick: 10 runs per point
@@ -16,6 +18,7 @@ mod chart;
 mod contention;
 mod outage;
 mod sample;
+mod tail;
 
 use std::time::Instant;
 
@@ -42,10 +45,16 @@ fn main() -> std::io::Result<()> {
         .collect();
     outage::print(&storm);
 
+    let tails: Vec<_> = tail::Hedging::ALL
+        .iter()
+        .map(|&hedging| (hedging, tail::simulate(hedging)))
+        .collect();
+    tail::print(&tails);
+
     if let Some(dir) = std::path::Path::new(&svg_path).parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&svg_path, chart::svg(&storm))?;
+    std::fs::write(&svg_path, chart::svg(&storm, &tails))?;
     println!(
         "chart written to {svg_path}; simulated in {:.1} s",
         started.elapsed().as_secs_f64()
