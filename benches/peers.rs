@@ -577,9 +577,7 @@ fn throttles(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("throttle_admit_and_record");
     group.bench_function("one_thread", |b| b.iter(admit));
-    group.bench_function("two_threads", |b| {
-        b.iter_custom(|n| two_threads(n, &admit))
-    });
+    group.bench_function("two_threads", |b| b.iter_custom(|n| two_threads(n, &admit)));
     group.finish();
 
     // A dependency refusing everything: the window holds failures, so each admission

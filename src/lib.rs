@@ -61,6 +61,20 @@
 //! guards that a cancelled call gives back. Use it alone ([`CircuitBreaker::call`]) or for every attempt of a call
 //! ([`Retry::breaker`]).
 //!
+//! **Adaptive throttling.** An [`AdaptiveThrottle`] is the client-side throttling of
+//! Google's SRE book: while a dependency refuses most requests, the client rejects
+//! some of its own before they are sent, first attempts included, with a probability
+//! that follows the dependency's accept rate over a rolling window. A healthy
+//! dependency costs one atomic load per admission. Give it to a call with
+//! [`Retry::throttle`]; a local rejection stops the call with
+//! [`StopReason::ThrottledLocally`].
+//!
+//! **Hedging.** [`hedge`] starts another copy of an operation that has not answered
+//! after a delay, fixed or read from recent [`Latencies`], and keeps the first
+//! acceptable answer, dropping the others: it cuts tail latency for a few percent more
+//! requests. Copies share the call's idempotency key, spend from its budget and pass
+//! its breaker; up to [`MAX_IN_FLIGHT`] run inside the call, which allocates nothing.
+//!
 //! **Per key.** A [`Keyed`] registry holds a breaker or a budget per host (or region, or
 //! tenant), made on first use and found without a lock; the tower layer and the
 //! reqwest middleware use one per host on request.

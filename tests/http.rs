@@ -493,3 +493,36 @@ async fn the_layer_keeps_a_breaker_per_host() {
         steadfast::BreakerState::Closed
     );
 }
+
+#[tokio::test]
+async fn the_layer_throttles_a_refusing_service_before_sending() {
+    let server = Server::start(vec![Reply::Status(503, vec![]); 100]).await;
+    let throttle = steadfast::AdaptiveThrottle::builder()
+        .window(Duration::from_secs(60))
+        .max_rejection_probability(1.0)
+        .seed(5)
+        .build()
+        .unwrap();
+    let mut service = RetryLayer::new()
+        .with(policy(1))
+        .classify(classifier())
+        .sleeper(support::Recorder::default())
+        .without_budget()
+        .throttle(&throttle)
+        .layer(client());
+    let mut shed = 0;
+    for _ in 0..50 {
+        match send(&mut service, Method::GET, &server.url("/")).await {
+            Ok(response) => assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE),
+            Err(err) => {
+                assert_eq!(err.reason(), StopReason::ThrottledLocally);
+                assert_eq!(err.attempts(), 0);
+                shed += 1;
+            }
+        }
+    }
+    assert_eq!(server.seen().len() + shed, 50);
+    assert!(shed > 35, "{shed} of 50 shed");
+    let snapshot = throttle.snapshot();
+    assert_eq!((snapshot.requests, snapshot.accepts), (50, 0));
+}

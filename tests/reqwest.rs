@@ -341,3 +341,44 @@ async fn an_attempt_timeout_ends_a_call_through_the_middleware() {
     );
     assert_eq!(server.seen().len(), 1);
 }
+
+#[tokio::test]
+async fn a_throttle_per_host_sheds_requests_to_a_refusing_host_only() {
+    let down = Server::start(vec![status(503); 200]).await;
+    let up = Server::start(Vec::new()).await;
+    let throttles = Keyed::new(16, Duration::from_secs(600), |_: &str| {
+        steadfast::AdaptiveThrottle::builder()
+            .window(Duration::from_secs(60))
+            .max_rejection_probability(1.0)
+            .seed(11)
+            .build()
+            .unwrap()
+    });
+    let sleeper = support::Recorder::default();
+    let client = client(
+        RetryMiddleware::new()
+            .with(policy(1))
+            .sleeper(sleeper.clone())
+            .without_budget()
+            .throttles(throttles.clone()),
+    );
+    let mut shed = 0;
+    for _ in 0..100 {
+        match client.get(down.url("/")).send().await {
+            Ok(response) => assert_eq!(response.status(), 503),
+            Err(error) => {
+                assert_eq!(retry_error(&error).reason(), StopReason::ThrottledLocally);
+                shed += 1;
+            }
+        }
+        let response = client.get(up.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // Every request reached the server or was shed, never both.
+    assert_eq!(down.seen().len() + shed, 100);
+    assert!(shed > 80, "{shed} of 100 shed");
+    assert_eq!(up.seen().len(), 100, "the healthy host was never throttled");
+    let host = |server: &Server| format!("127.0.0.1:{}", server.addr.port());
+    assert_eq!(throttles.get(&host(&up)).snapshot().rejected, 0);
+    assert_eq!(throttles.get(&host(&down)).snapshot().rejected, shed as u64);
+}

@@ -49,7 +49,8 @@ pub struct Tail {
 
 impl Tail {
     pub fn percentile(&self, q: f64) -> Duration {
-        let rank = ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
+        let rank =
+            ((q * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
         self.latencies[rank - 1]
     }
 
@@ -82,7 +83,8 @@ pub fn simulate(hedging: Hedging) -> Tail {
         let mut calls = Vec::with_capacity(CALLS);
         for _ in 0..CALLS {
             tokio::time::sleep(exponential(&mut arrivals, RATE)).await;
-            let (service, requests, latencies) = (service.clone(), requests.clone(), latencies.clone());
+            let (service, requests, latencies) =
+                (service.clone(), requests.clone(), latencies.clone());
             calls.push(tokio::spawn(async move {
                 let started = Instant::now();
                 let request = |_| {

@@ -172,7 +172,8 @@ impl Inner {
         for bucket in other.iter() {
             bucket.store(0, Ordering::Relaxed);
         }
-        self.filling.store(u64::from(filling == 0), Ordering::Release);
+        self.filling
+            .store(u64::from(filling == 0), Ordering::Release);
         // Recordings that still land in the old set are cleared with it next time.
     }
 }

@@ -208,6 +208,9 @@ struct Progress<T, E> {
     now: Option<RetryCause>,
     /// The timer holds a server's hint, not the hedge delay.
     hinted: bool,
+    /// The hedge delay of the copy just started is still to be armed: it is armed only
+    /// once the copy has been polled and did not answer at once.
+    arm: bool,
     /// The call is over.
     done: bool,
 }
@@ -452,10 +455,14 @@ where
                         return Poll::Ready(answer);
                     }
                     Judged::Continue(Some(hint)) => {
+                        parts.disarm();
                         timer.set(Some(parts.sleeper.sleep(hint)));
                     }
                     Judged::Continue(None) => {}
                 }
+            }
+            if parts.disarm() {
+                timer.set(Some(parts.sleeper.sleep(parts.delay())));
             }
             let next = parts.next_copy(timer.as_mut(), cx);
             if next.is_some() && parts.start_copy(&mut slots, timer.as_mut(), next) {
@@ -522,8 +529,16 @@ where
             closed: None,
             now: None,
             hinted: false,
+            arm: false,
             done: false,
         });
+    }
+
+    /// Takes the request to arm the hedge delay, if any.
+    fn disarm(&mut self) -> bool {
+        self.progress
+            .as_mut()
+            .is_some_and(|progress| std::mem::take(&mut progress.arm))
     }
 
     /// Whether no further copy may start.
@@ -609,15 +624,20 @@ where
         *slot.permit = permit;
         *slot.started = started;
         if more && self.hedges() {
-            let delay = self.delay();
-            if delay.is_zero() {
-                if let Some(progress) = &mut self.progress {
+            let zero = self.delay().is_zero();
+            if let Some(progress) = &mut self.progress {
+                if zero {
                     progress.now = Some(RetryCause::Hedge);
+                } else {
+                    // Armed after the copy's first poll: a copy that answers at once
+                    // costs no timer.
+                    progress.arm = true;
                 }
-            } else {
-                timer.set(Some(self.sleeper.sleep(delay)));
             }
         }
+        // A hedge timer still running belongs to the copy before: the next copy
+        // waits for its own delay.
+        timer.set(None);
         true
     }
 
