@@ -60,7 +60,7 @@ use crate::window::{Ledger, TimeSlots, Undated};
 /// storm example: the throttle starts rejecting only once the window's failures
 /// outnumber its accepts, so a long window full of healthy history lets an outage
 /// build a backlog at the service first (with a 10 s window, the storm's service never
-/// recovered in the run; with 2 s, it recovered 11 s after the outage). A client with
+/// recovered in the run; with 2 s, it recovered 10 s after the outage). A client with
 /// little traffic may want a longer window, or more padding, for steadier estimates.
 ///
 /// The cap on the probability is this crate's addition to the formula: a client that

@@ -453,3 +453,31 @@ async fn a_hedged_call_can_be_spawned() {
     });
     assert_eq!(task.await.unwrap().unwrap(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_gives_back_every_copys_breaker_permit() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_for(ms(100))
+        .half_open_probes(3, 3)
+        .build()
+        .unwrap();
+    breaker.record(
+        breaker.try_acquire().unwrap(),
+        steadfast::CallOutcome::Failure,
+    );
+    sleep(ms(100)).await;
+    // Half-open with three probe slots: the call's three copies take them all.
+    let call = hedge(|_| async {
+        sleep(ms(1_000)).await;
+        Ok::<_, &str>(())
+    })
+    .after(ms(10))
+    .max_copies(3)
+    .breaker(&breaker);
+    assert!(tokio::time::timeout(ms(25), call).await.is_err());
+    // Dropped mid-flight: the three probes are free again.
+    let probes: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
+    assert!(breaker.try_acquire().is_err(), "three slots, no more");
+    assert_eq!(probes.len(), 3);
+}

@@ -4,9 +4,10 @@
 //! up, so it works through requests nobody waits for: the classic setting of a
 //! metastable failure, where retries keep the load above capacity after the trigger is
 //! gone. The same clients are run
-//! four ways: retrying at once, with capped exponential backoff and jitter, plus a
-//! retry budget, plus a circuit breaker; all with the crate's own retry future,
-//! budget and breaker, in paused time.
+//! five ways: retrying at once, with capped exponential backoff and jitter, plus a
+//! retry budget, plus a circuit breaker, and with backoff and jitter under an adaptive
+//! throttle (no budget, no breaker); all with the crate's own retry future, budget,
+//! breaker and throttle, in paused time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl Clients {
             Self::Backoff => "backoff + jitter",
             Self::Budget => "+ retry budget",
             Self::Breaker => "+ circuit breaker",
-            Self::Throttle => "+ adaptive throttling",
+            Self::Throttle => "backoff + throttling",
         }
     }
 }
@@ -254,7 +255,11 @@ pub fn simulate(clients: Clients) -> Timeline {
         let shared = Shared {
             budget: RetryBudget::default(),
             breaker: CircuitBreaker::default(),
-            throttle: AdaptiveThrottle::default(),
+            // The default settings, with a fixed seed so that every run draws alike.
+            throttle: AdaptiveThrottle::builder()
+                .seed(2015)
+                .build()
+                .expect("a valid throttle"),
         };
         let mut arrivals = JitterRng::seeded(2015);
         let mut id = 0;
