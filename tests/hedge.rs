@@ -40,23 +40,42 @@ impl Drop for Alive {
     }
 }
 
-/// A copy that answers `result` after `took`, counted while it lives, and logs when it
-/// started (time since `start`) with its number and key.
-fn copy<T: Clone>(
-    live: &Live,
-    log: &Log,
+/// What the copies of a test's calls share: their live count, a log of when each
+/// started (with its number and key), and the test's start.
+struct Harness {
+    live: Live,
+    log: Log,
     start: Instant,
-    number: u32,
-    key: IdempotencyKey,
-    took: Duration,
-    result: Result<T, &'static str>,
-) -> impl std::future::Future<Output = Result<T, &'static str>> + use<T> {
-    let alive = live.enter();
-    log.borrow_mut().push((number, start.elapsed(), key));
-    async move {
-        let _alive = alive;
-        sleep(took).await;
-        result
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            live: Live::default(),
+            log: Log::default(),
+            start: Instant::now(),
+        }
+    }
+
+    /// A copy that answers `result` after `took`, counted while it lives and logged
+    /// when it starts.
+    fn copy<T>(
+        &self,
+        attempt: steadfast::Attempt,
+        took: Duration,
+        result: Result<T, &'static str>,
+    ) -> impl std::future::Future<Output = Result<T, &'static str>> + use<T> {
+        let alive = self.live.enter();
+        self.log.borrow_mut().push((
+            attempt.number(),
+            self.start.elapsed(),
+            attempt.idempotency_key(),
+        ));
+        async move {
+            let _alive = alive;
+            sleep(took).await;
+            result
+        }
     }
 }
 
@@ -68,79 +87,51 @@ fn ms(n: u64) -> Duration {
 
 #[tokio::test(start_paused = true)]
 async fn an_answer_before_the_delay_starts_no_copy() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let budget = RetryBudget::token_bucket(1.0, 5.0).build().unwrap();
-    let answer = hedge(|a| {
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            ms(10),
-            Ok(1),
-        )
-    })
-    .after(ms(20))
-    .budget(&budget)
-    .await;
+    let answer = hedge(|a| h.copy(a, ms(10), Ok(1)))
+        .after(ms(20))
+        .budget(&budget)
+        .await;
     assert_eq!(answer.unwrap(), 1);
-    assert_eq!(start.elapsed(), ms(10));
-    assert_eq!(log.borrow().len(), 1);
+    assert_eq!(h.start.elapsed(), ms(10));
+    assert_eq!(h.log.borrow().len(), 1);
     assert_eq!(budget.snapshot().granted, 0, "no copy, nothing withdrawn");
-    assert_eq!(live.now(), 0);
+    assert_eq!(h.live.now(), 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_copy_is_hedged_at_the_delay_and_the_loser_dropped() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let answer = hedge(|a| {
         let took = if a.number() == 1 { ms(500) } else { ms(5) };
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            took,
-            Ok(a.number()),
-        )
+        h.copy(a, took, Ok(a.number()))
     })
     .after(ms(20))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    assert_eq!(start.elapsed(), ms(25));
-    let log = log.borrow();
+    assert_eq!(h.start.elapsed(), ms(25));
+    let log = h.log.borrow();
     let starts: Vec<_> = log.iter().map(|(n, at, _)| (*n, *at)).collect();
     assert_eq!(starts, [(1, ms(0)), (2, ms(20))]);
     assert_eq!(log[0].2, log[1].2, "every copy carries the call's key");
     assert_eq!(
-        live.now(),
+        h.live.now(),
         0,
         "the slow copy was dropped when the other won"
     );
-    assert_eq!(live.most(), 2);
+    assert_eq!(h.live.most(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn copies_start_one_delay_apart_up_to_the_limit_and_never_more_than_three_at_once() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
-    let err = hedge(|a| {
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            ms(1_000),
-            Err::<(), _>("slow, then failed"),
-        )
-    })
-    .after(ms(10))
-    .max_copies(5)
-    .await
-    .unwrap_err();
-    let starts: Vec<_> = log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let h = Harness::new();
+    let err = hedge(|a| h.copy(a, ms(1_000), Err::<(), _>("slow, then failed")))
+        .after(ms(10))
+        .max_copies(5)
+        .await
+        .unwrap_err();
+    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
     // Three copies fill the slots; each failure (at 1 s, 1.01 s) makes room for the next,
     // which starts at once.
     assert_eq!(
@@ -153,60 +144,44 @@ async fn copies_start_one_delay_apart_up_to_the_limit_and_never_more_than_three_
             (5, ms(1_010))
         ]
     );
-    assert_eq!(live.most(), 3);
-    assert_eq!(live.now(), 0);
+    assert_eq!(h.live.most(), 3);
+    assert_eq!(h.live.now(), 0);
     assert_eq!(err.reason(), StopReason::AttemptsExhausted);
     assert_eq!(err.attempts(), 5);
     assert_eq!(err.error(), Some(&"slow, then failed"));
     // The last copy, started at 1.01 s, failed at 2.01 s.
-    assert_eq!(start.elapsed(), ms(2_010));
+    assert_eq!(h.start.elapsed(), ms(2_010));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_retryable_failure_starts_the_next_copy_at_once() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let answer = hedge(|a| {
         let (took, result) = if a.number() == 1 {
             (ms(3), Err("reset"))
         } else {
             (ms(4), Ok(a.number()))
         };
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            took,
-            result,
-        )
+        h.copy(a, took, result)
     })
     .after(ms(50))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    let starts: Vec<_> = log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
     assert_eq!(starts, [(1, ms(0)), (2, ms(3))]);
-    assert_eq!(start.elapsed(), ms(7));
+    assert_eq!(h.start.elapsed(), ms(7));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_ends_the_call_and_drops_the_other_copies() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let err = hedge(|a| {
         let (took, result) = if a.number() == 1 {
             (ms(100), Err::<u32, _>("slow"))
         } else {
             (ms(5), Err("invalid"))
         };
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            took,
-            result,
-        )
+        h.copy(a, took, result)
     })
     .after(ms(10))
     .max_copies(3)
@@ -222,25 +197,15 @@ async fn a_permanent_failure_ends_the_call_and_drops_the_other_copies() {
     assert_eq!(err.reason(), StopReason::Permanent);
     assert_eq!(err.error(), Some(&"invalid"));
     assert_eq!(err.attempts(), 2);
-    assert_eq!(start.elapsed(), ms(15));
-    assert_eq!(live.now(), 0);
+    assert_eq!(h.start.elapsed(), ms(15));
+    assert_eq!(h.live.now(), 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_extra_copy_spends_from_the_budget() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let budget = RetryBudget::token_bucket(0.001, 1.0).build().unwrap();
-    let slow = |a: steadfast::Attempt| {
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            ms(100),
-            Ok(a.number()),
-        )
-    };
+    let slow = |a: steadfast::Attempt| h.copy(a, ms(100), Ok(a.number()));
     // One token: the first call hedges once, the second cannot hedge at all.
     assert_eq!(
         hedge(slow)
@@ -251,12 +216,12 @@ async fn every_extra_copy_spends_from_the_budget() {
             .unwrap(),
         1
     );
-    assert_eq!(log.borrow().len(), 2);
+    assert_eq!(h.log.borrow().len(), 2);
     let snapshot = budget.snapshot();
     assert_eq!((snapshot.granted, snapshot.denied), (1, 1));
-    log.borrow_mut().clear();
+    h.log.borrow_mut().clear();
     assert_eq!(hedge(slow).after(ms(10)).budget(&budget).await.unwrap(), 1);
-    assert_eq!(log.borrow().len(), 1);
+    assert_eq!(h.log.borrow().len(), 1);
     assert_eq!(budget.snapshot().denied, 2);
 }
 
@@ -320,50 +285,32 @@ async fn an_operation_not_safe_to_repeat_is_never_hedged_unless_keyed() {
         (Idempotency::Keyed, 2),
         (Idempotency::Idempotent, 2),
     ] {
-        let (live, log, start) = (Live::default(), Log::default(), Instant::now());
-        let answer = hedge(|a| {
-            copy(
-                &live,
-                &log,
-                start,
-                a.number(),
-                a.idempotency_key(),
-                ms(100),
-                Ok(a.number()),
-            )
-        })
-        .after(ms(10))
-        .idempotency(idempotency)
-        .await;
+        let h = Harness::new();
+        let answer = hedge(|a| h.copy(a, ms(100), Ok(a.number())))
+            .after(ms(10))
+            .idempotency(idempotency)
+            .await;
         assert_eq!(answer.unwrap(), 1);
-        assert_eq!(log.borrow().len(), copies, "{idempotency:?}");
+        assert_eq!(h.log.borrow().len(), copies, "{idempotency:?}");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_server_hint_delays_the_next_copy_and_a_hostile_one_ends_the_call() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     let answer = hedge(|a| {
         let result = if a.number() == 1 {
             Err("busy")
         } else {
             Ok(a.number())
         };
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            ms(5),
-            result,
-        )
+        h.copy(a, ms(5), result)
     })
     .after(ms(1_000))
     .when(|_| Decision::RetryAfter(ms(200)))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    let starts: Vec<_> = log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
     assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);
 
     let start = Instant::now();
@@ -383,24 +330,14 @@ async fn a_server_hint_delays_the_next_copy_and_a_hostile_one_ends_the_call() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dropped_call_drops_every_copy() {
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
-    let call = hedge(|a| {
-        copy(
-            &live,
-            &log,
-            start,
-            a.number(),
-            a.idempotency_key(),
-            ms(1_000),
-            Ok(()),
-        )
-    })
-    .after(ms(10))
-    .max_copies(3);
+    let h = Harness::new();
+    let call = hedge(|a| h.copy(a, ms(1_000), Ok(())))
+        .after(ms(10))
+        .max_copies(3);
     let timed_out = tokio::time::timeout(ms(25), call).await;
     assert!(timed_out.is_err());
-    assert_eq!(live.most(), 3);
-    assert_eq!(live.now(), 0);
+    assert_eq!(h.live.most(), 3);
+    assert_eq!(h.live.now(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -412,7 +349,7 @@ async fn an_adaptive_delay_follows_the_recorded_latencies_losers_included() {
         .min_samples(11)
         .build()
         .unwrap();
-    let (live, log, start) = (Live::default(), Log::default(), Instant::now());
+    let h = Harness::new();
     // Nine fast calls, one that hedges after the initial 40 ms (its first copy is
     // recorded at 40 + 2 ms, when it lost), and one more fast call, whose latency
     // completes the period: the percentile is read then.
@@ -420,27 +357,19 @@ async fn an_adaptive_delay_follows_the_recorded_latencies_losers_included() {
         let took = if n == 9 { ms(1_000) } else { ms(2) };
         let answer = hedge(|a| {
             let took = if a.number() == 1 { took } else { ms(2) };
-            copy(
-                &live,
-                &log,
-                start,
-                a.number(),
-                a.idempotency_key(),
-                took,
-                Ok(()),
-            )
+            h.copy(a, took, Ok(()))
         })
         .after_percentile(&latencies)
         .await;
         assert!(answer.is_ok());
     }
-    assert_eq!(log.borrow().len(), 12);
+    assert_eq!(h.log.borrow().len(), 12);
     // Twelve latencies: ten of 2 ms, the winner's 2 ms and the loser's 42 ms. The
     // 95th percentile is the largest: the loser's, which a sketch of winners alone
     // would not hold (it would read 2 ms). Buckets are within a sixteenth.
     let delay = latencies.delay().as_secs_f64() * 1e3;
     assert!((delay - 42.0).abs() <= 42.0 / 16.0, "{delay} ms");
-    assert_eq!(live.now(), 0);
+    assert_eq!(h.live.now(), 0);
 }
 
 #[tokio::test(start_paused = true)]

@@ -58,14 +58,7 @@ pub fn svg(results: &[(Clients, Timeline)], tails: &[(Hedging, Tail)]) -> String
             y(300.0),
             y(300.0)
         );
-        for tick in [0.0, y_max / 2.0, y_max] {
-            let _ = writeln!(
-                out,
-                r#"<text x="{}" y="{}" text-anchor="end">{tick:.0}</text>"#,
-                LEFT - 4.0,
-                y(tick) + 4.0
-            );
-        }
+        y_axis(&mut out, y_max, y);
         for s in (0..=SECONDS).step_by(10) {
             let _ = writeln!(
                 out,
@@ -117,14 +110,7 @@ fn tail_panel(out: &mut String, tails: &[(Hedging, Tail)], top: f64, plot_width:
         out,
         r#"<rect x="{LEFT}" y="{top}" width="{plot_width}" height="{PANEL}" fill="none" stroke="black" stroke-width="0.5"/>"#
     );
-    for tick in [0.0, y_max / 2.0, y_max] {
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="end">{tick:.0}</text>"#,
-            LEFT - 4.0,
-            y(tick) + 4.0
-        );
-    }
+    y_axis(out, y_max, y);
     let group = plot_width / tails.len().max(1) as f64;
     let bar = group / 5.0;
     for (i, (hedging, tail)) in tails.iter().enumerate() {
@@ -153,6 +139,18 @@ fn tail_panel(out: &mut String, tails: &[(Hedging, Tail)], top: f64, plot_width:
             top + PANEL + 14.0,
             hedging.name(),
             tail.extra_load() * 100.0
+        );
+    }
+}
+
+/// Labels of a panel's vertical axis: 0, half way and the top.
+fn y_axis(out: &mut String, y_max: f64, y: impl Fn(f64) -> f64) {
+    for tick in [0.0, y_max / 2.0, y_max] {
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="end">{tick:.0}</text>"#,
+            LEFT - 4.0,
+            y(tick) + 4.0
         );
     }
 }

@@ -72,24 +72,18 @@ where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    Hedge {
-        parts: Parts {
-            operation: Stateless(operation),
-            classifier: RetryAnyError,
-            sleeper: DefaultSleeper::default(),
-            delay: Delay::Fixed(DEFAULT_DELAY),
-            max_copies: 2,
-            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
-            budget: None,
-            breaker: None,
-            idempotency: Idempotency::Idempotent,
-            progress: None,
-        },
-        timer: None,
-        first: Slot::EMPTY,
-        second: Slot::EMPTY,
-        third: Slot::EMPTY,
-    }
+    Hedge::from_parts(Parts {
+        operation: Stateless(operation),
+        classifier: RetryAnyError,
+        sleeper: DefaultSleeper::default(),
+        delay: Delay::Fixed(DEFAULT_DELAY),
+        max_copies: 2,
+        max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+        budget: None,
+        breaker: None,
+        idempotency: Idempotency::Idempotent,
+        progress: None,
+    })
 }
 
 /// The default fixed delay before a second copy.
@@ -223,7 +217,36 @@ enum Judged<T, E> {
     Continue(Option<Duration>),
 }
 
+impl<'a, Op: Operation, C, S> Parts<'a, Op, C, S> {
+    /// The same settings with the classifier and sleeper replaced, before any copy ran.
+    fn swap<C2, S2>(self, pick: impl FnOnce(C, S) -> (C2, S2)) -> Parts<'a, Op, C2, S2> {
+        let (classifier, sleeper) = pick(self.classifier, self.sleeper);
+        Parts {
+            operation: self.operation,
+            classifier,
+            sleeper,
+            delay: self.delay,
+            max_copies: self.max_copies,
+            max_retry_after: self.max_retry_after,
+            budget: self.budget,
+            breaker: self.breaker,
+            idempotency: self.idempotency,
+            progress: None,
+        }
+    }
+}
+
 impl<'a, Op: Operation, C, S: Sleeper> Hedge<'a, Op, C, S> {
+    fn from_parts(parts: Parts<'a, Op, C, S>) -> Self {
+        Self {
+            parts,
+            timer: None,
+            first: Slot::EMPTY,
+            second: Slot::EMPTY,
+            third: Slot::EMPTY,
+        }
+    }
+
     /// Starts another copy after a fixed `delay` without an answer. Default: 50 ms.
     /// A zero delay starts every copy at once.
     ///
@@ -292,25 +315,7 @@ impl<'a, Op: Operation, C, S: Sleeper> Hedge<'a, Op, C, S> {
     /// let call = steadfast::hedge(|_| async { Ok::<_, std::io::Error>(()) }).classify(steadfast::IoErrors);
     /// ```
     pub fn classify<C2: Classify<Op::Ok, Op::Err>>(self, classifier: C2) -> Hedge<'a, Op, C2, S> {
-        let p = self.parts;
-        Hedge {
-            parts: Parts {
-                operation: p.operation,
-                classifier,
-                sleeper: p.sleeper,
-                delay: p.delay,
-                max_copies: p.max_copies,
-                max_retry_after: p.max_retry_after,
-                budget: p.budget,
-                breaker: p.breaker,
-                idempotency: p.idempotency,
-                progress: None,
-            },
-            timer: None,
-            first: Slot::EMPTY,
-            second: Slot::EMPTY,
-            third: Slot::EMPTY,
-        }
+        Hedge::from_parts(self.parts.swap(|_, sleeper| (classifier, sleeper)))
     }
 
     /// Judges each copy that failed with a closure over its error; an `Ok` value is a
@@ -335,25 +340,7 @@ impl<'a, Op: Operation, C, S: Sleeper> Hedge<'a, Op, C, S> {
     /// let call = steadfast::hedge(|_| async { Ok::<_, ()>(()) }).sleeper(steadfast::TokioSleeper);
     /// ```
     pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> Hedge<'a, Op, C, S2> {
-        let p = self.parts;
-        Hedge {
-            parts: Parts {
-                operation: p.operation,
-                classifier: p.classifier,
-                sleeper,
-                delay: p.delay,
-                max_copies: p.max_copies,
-                max_retry_after: p.max_retry_after,
-                budget: p.budget,
-                breaker: p.breaker,
-                idempotency: p.idempotency,
-                progress: None,
-            },
-            timer: None,
-            first: Slot::EMPTY,
-            second: Slot::EMPTY,
-            third: Slot::EMPTY,
-        }
+        Hedge::from_parts(self.parts.swap(|classifier, _| (classifier, sleeper)))
     }
 
     /// Bounds the extra copies with `budget`: the first copy deposits like a first
@@ -683,32 +670,25 @@ where
         let Some(progress) = &mut self.progress else {
             unreachable_state();
         };
+        let ends = match decision {
+            Decision::Success | Decision::Fail => true,
+            // Worth repeating only with the key: without one, a permanent failure.
+            Decision::RetryIfKeyed => !keyed,
+            _ => false,
+        };
+        if ends {
+            progress.done = true;
+            return Judged::Answer(outcome.map_err(|error| {
+                RetryError::new(
+                    StopReason::Permanent,
+                    progress.started,
+                    Some(AttemptError::Operation(error)),
+                )
+            }));
+        }
         let mut hint = None;
         match decision {
-            Decision::Success | Decision::Fail => {
-                progress.done = true;
-                let answer = match outcome {
-                    Ok(value) => Ok(value),
-                    Err(error) => Err(RetryError::new(
-                        StopReason::Permanent,
-                        progress.started,
-                        Some(AttemptError::Operation(error)),
-                    )),
-                };
-                return Judged::Answer(answer);
-            }
-            Decision::RetryIfKeyed if !keyed => {
-                progress.done = true;
-                let answer = match outcome {
-                    Ok(value) => Ok(value),
-                    Err(error) => Err(RetryError::new(
-                        StopReason::Permanent,
-                        progress.started,
-                        Some(AttemptError::Operation(error)),
-                    )),
-                };
-                return Judged::Answer(answer);
-            }
+            Decision::Success | Decision::Fail => {}
             // Applied or not, nobody knows: another copy could apply it twice.
             Decision::Retry | Decision::RetryAfter(_) if unsafe_to_repeat => {
                 progress.closed.get_or_insert(StopReason::NotIdempotent);
