@@ -188,6 +188,17 @@ impl<B: Backoff> Policy<B> {
     pub fn max_attempts(&self) -> u32 {
         self.config.max_attempts
     }
+
+    /// The cap on each delay: no delay the policy gives is longer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(steadfast::Policy::default().max_delay(), Duration::from_secs(20));
+    /// ```
+    #[must_use]
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_nanos(self.config.max_delay)
+    }
 }
 
 impl<B: Backoff> RetryPolicy for Policy<B> {

@@ -102,6 +102,11 @@ impl Striped {
     /// Adds `amount` (wrapping, which 2^64 additions would take).
     #[inline]
     pub(crate) fn add(&self, amount: u64) {
+        // Under loom, model threads share one OS thread and so one thread number: they
+        // count through the shared cells, whose `fetch_add` the model checks.
+        #[cfg(loom)]
+        let number = OWNED;
+        #[cfg(not(loom))]
         let number = number();
         match self.cells.get(number) {
             Some(cell) if number < OWNED => {

@@ -343,7 +343,7 @@ fn any_event() -> impl Strategy<Value = Event> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: support::cases(512),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]

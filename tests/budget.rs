@@ -44,7 +44,7 @@ const COSTS: [RetryCause; 3] = [
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: support::cases(256),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]

@@ -75,7 +75,7 @@ fn any_backoff() -> impl Strategy<Value = AnyBackoff> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: support::cases(512),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]

@@ -60,6 +60,9 @@ async fn the_status_table_through_the_middleware() {
         (403, 1),
         (404, 1),
         (422, 1),
+        (501, 1),
+        (505, 1),
+        (507, 2),
     ] {
         let server = Server::start(vec![status(code)]).await;
         let sleeper = support::Recorder::default();
@@ -72,6 +75,20 @@ async fn the_status_table_through_the_middleware() {
         assert_eq!(response.status().as_u16(), expected, "status {code}");
         assert_eq!(server.seen().len(), requests, "status {code}");
     }
+}
+
+#[tokio::test]
+async fn a_501_is_retried_only_when_the_classifier_says_so() {
+    let server = Server::start(vec![status(501)]).await;
+    let sleeper = support::Recorder::default();
+    let retrying = HttpClassifier::reqwest().retry(reqwest::StatusCode::NOT_IMPLEMENTED);
+    let response = client(middleware(&sleeper).classifier(retrying))
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.seen().len(), 2);
 }
 
 #[tokio::test]

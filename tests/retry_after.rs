@@ -1,6 +1,8 @@
 //! The `Retry-After` parser, over arbitrary input and every date form.
 #![cfg(feature = "http")]
 
+#[path = "support/cases.rs"]
+mod cases;
 #[path = "support/server.rs"]
 mod server;
 
@@ -38,7 +40,7 @@ fn date_like() -> impl Strategy<Value = Vec<u8>> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 2048,
+        cases: cases::cases(2048),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..ProptestConfig::default()
     })]
@@ -72,4 +74,55 @@ proptest! {
             Err(_) => prop_assert_eq!(parsed, Duration::from_secs(u64::MAX)),
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases::cases(512),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// Whitespace around a value follows one rule for every form: it is ignored.
+    #[test]
+    fn surrounding_whitespace_is_ignored_in_every_form(
+        date in 0..RFC850_END,
+        seconds in 0_u64..1_000_000,
+        form in 0_u8..4,
+        before in "[ \t]{0,4}",
+        after in "[ \t]{0,4}",
+    ) {
+        let now = UNIX_EPOCH;
+        let bare = match form {
+            0 => seconds.to_string(),
+            1 => http_date(UNIX_EPOCH + Duration::from_secs(date), DateForm::ImfFixdate),
+            2 => http_date(UNIX_EPOCH + Duration::from_secs(date), DateForm::Rfc850),
+            _ => http_date(UNIX_EPOCH + Duration::from_secs(date), DateForm::Asctime),
+        };
+        let padded = format!("{before}{bare}{after}");
+        let expected = parse_retry_after(bare.as_bytes(), now);
+        prop_assert!(expected.is_some(), "{}", bare);
+        prop_assert_eq!(parse_retry_after(padded.as_bytes(), now), expected, "{:?}", padded);
+    }
+}
+
+#[test]
+fn whitespace_inside_a_value_or_alone_is_still_malformed() {
+    let now = UNIX_EPOCH;
+    assert_eq!(
+        parse_retry_after(b"  120", now),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
+        parse_retry_after(b"120 \t", now),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
+        parse_retry_after(b"  Sun, 06 Nov 1994 08:49:37 GMT", now),
+        Some(Duration::from_secs(784_111_777))
+    );
+    assert_eq!(parse_retry_after(b"1 20", now), None);
+    assert_eq!(parse_retry_after(b"   ", now), None);
+    assert_eq!(parse_retry_after(b"", now), None);
+    assert_eq!(parse_retry_after(b"\xff120", now), None);
 }

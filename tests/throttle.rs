@@ -28,7 +28,7 @@ fn model(requests: u64, accepts: u64, k: f64, padding: f64) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: support::cases(64), ..ProptestConfig::default() })]
 
     /// For any mix of accepts and failures, the probability is the model's, and the
     /// share of requests rejected over many admissions is within a few standard

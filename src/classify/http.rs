@@ -107,7 +107,9 @@ impl StatusSet {
 /// | 408, 429, 500, 502, 503, 504 | retry, after the `Retry-After` delay if given |
 /// | 409 | [`Decision::RetryIfKeyed`]: retried with the same idempotency key, else final |
 /// | 400, 401, 403, 404, 422 and every other 4xx | fail |
+/// | 501, 505 | fail: the server does not implement the method or the HTTP version, and a retry will not change that |
 /// | other 5xx | retry: the server failed, and may not next time |
+/// | 600 to 999 | fail: no class of HTTP's, so nothing a client can interpret |
 ///
 /// Transport errors: [`RetryAllTransportErrors`] (all transient). Every setting can be changed.
 ///
@@ -115,7 +117,7 @@ impl StatusSet {
 /// use http::{Response, StatusCode};
 /// use steadfast::{Classify, Decision, HttpClassifier};
 ///
-/// let classifier = HttpClassifier::new().never_retry(StatusCode::NOT_IMPLEMENTED);
+/// let classifier = HttpClassifier::new().never_retry(StatusCode::INSUFFICIENT_STORAGE);
 /// let throttled: Result<_, std::io::Error> =
 ///     Ok(Response::builder().status(429).header("retry-after", "3").body(()).unwrap());
 /// assert_eq!(classifier.classify(&throttled), Decision::RetryAfter(std::time::Duration::from_secs(3)));
@@ -141,7 +143,7 @@ impl HttpClassifier {
     pub const fn new() -> Self {
         Self {
             retry: StatusSet::of(&[408, 429, 500, 502, 503, 504]),
-            never: StatusSet::of(&[400, 401, 403, 404, 422]),
+            never: StatusSet::of(&[400, 401, 403, 404, 422, 501, 505]),
             other_server_errors: Decision::Retry,
             errors: RetryAllTransportErrors,
         }
@@ -233,7 +235,9 @@ impl<J> HttpClassifier<J> {
             return Decision::RetryIfKeyed;
         } else if status.is_server_error() {
             self.other_server_errors
-        } else if status.is_client_error() {
+        } else if status.is_client_error() || code >= 600 {
+            // 600 to 999 parse as statuses but belong to no class HTTP defines: a
+            // response nobody can interpret is not a success.
             return Decision::Fail;
         } else {
             return Decision::Success;
@@ -271,8 +275,10 @@ impl<B, E, J: ClassifyError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
 /// Accepts delta-seconds (`120`; absurdly large values saturate, never overflow) and
 /// the three HTTP-date forms, matched case-sensitively: IMF-fixdate
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and
-/// asctime (`Sun Nov  6 08:49:37 1994`). A date in the past means now. Anything else
-/// is malformed and gives `None`: a bad header is ignored, never an error.
+/// asctime (`Sun Nov  6 08:49:37 1994`). A date in the past means now. Whitespace
+/// around the value is ignored, the same way for every form (RFC 9110 lets a
+/// recipient strip it). Anything else, including a value that is not UTF-8, is
+/// malformed and gives `None`: a bad header is ignored, never an error.
 ///
 /// The result is the server's wish, not a delay to obey: the retry engine caps it
 /// with the policy's [`max_retry_after`](crate::RetryPolicy::max_retry_after).
@@ -287,20 +293,22 @@ impl<B, E, J: ClassifyError<E>> Classify<Response<B>, E> for HttpClassifier<J> {
 /// assert_eq!(parse_retry_after(b"Sunday, 06-Nov-94 08:49:37 GMT", now), Some(Duration::from_secs(7)));
 /// assert_eq!(parse_retry_after(b"Sun Nov  6 08:49:37 1994", now), Some(Duration::from_secs(7)));
 /// assert_eq!(parse_retry_after(b"sun, 06 nov 1994 08:49:37 gmt", now), None);
+/// assert_eq!(parse_retry_after(b"  7\t", now), Some(Duration::from_secs(7)));
 /// assert_eq!(parse_retry_after(b"-1", now), None);
 /// assert_eq!(parse_retry_after(b"99999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
 /// ```
 #[must_use]
 pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
-    if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-        let seconds = value.iter().try_fold(0_u64, |seconds, digit| {
+    // Trimmed as the date parser trims, so that every form follows one rule.
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        let seconds = text.bytes().try_fold(0_u64, |seconds, digit| {
             seconds
                 .checked_mul(10)?
                 .checked_add(u64::from(digit.wrapping_sub(b'0')))
         });
         return Some(Duration::from_secs(seconds.unwrap_or(u64::MAX)));
     }
-    let text = std::str::from_utf8(value).ok()?;
     let date = httpdate::parse_http_date(text).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
@@ -323,10 +331,10 @@ mod tests {
         let decide = |code: u16| {
             classifier.classify_response(StatusCode::from_u16(code).unwrap(), &HeaderMap::new())
         };
-        for code in [408, 429, 500, 502, 503, 504, 501, 507, 599] {
+        for code in [408, 429, 500, 502, 503, 504, 507, 599] {
             assert_eq!(decide(code), Decision::Retry, "{code}");
         }
-        for code in [400, 401, 403, 404, 422, 418, 451] {
+        for code in [400, 401, 403, 404, 422, 418, 451, 501, 505, 600, 999] {
             assert_eq!(decide(code), Decision::Fail, "{code}");
         }
         for code in [200, 201, 204, 301, 304, 101] {
@@ -354,8 +362,8 @@ mod tests {
         let now = SystemTime::now();
         for bad in [
             &b""[..],
-            b" 5",
-            b"5 ",
+            b" ",
+            b"5 5",
             b"+5",
             b"1.5",
             b"soon",

@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+mod cases;
+#[allow(unused_imports)]
+pub use cases::cases;
+
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
