@@ -154,7 +154,10 @@ fn a_dropped_probe_is_always_given_back() {
         drop(probe);
         let _ = racer.join().unwrap();
         // The racer's probe, if it got one, was dropped too: the slot is free.
-        assert!(breaker.try_acquire().is_ok(), "a dropped probe's slot was lost");
+        assert!(
+            breaker.try_acquire().is_ok(),
+            "a dropped probe's slot was lost"
+        );
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
     });
 }

@@ -45,7 +45,9 @@ pub const MAX_IN_FLIGHT: usize = 3;
 ///
 /// `operation` is called once per copy with an [`Attempt`] whose number is the copy's
 /// (1 for the first) and whose idempotency key is the call's, the same for every copy.
-/// Nothing runs until the returned call is awaited.
+/// A hedged call reads no clock for its copies, so their
+/// [`elapsed`](Attempt::elapsed) is zero. Nothing runs until the returned call is
+/// awaited.
 ///
 /// ```
 /// use std::time::Duration;
