@@ -410,3 +410,41 @@ async fn a_dropped_call_gives_back_every_copys_breaker_permit() {
     assert!(breaker.try_acquire().is_err(), "three slots, no more");
     assert_eq!(probes.len(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "`Hedge` polled after completion")]
+async fn polling_a_finished_call_again_panics() {
+    let mut call = Box::pin(hedge(|_| async { Ok::<_, &str>(1) }));
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+    })
+    .await;
+    assert!(first.is_ready());
+    let _ = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_says_how_far_it_got() {
+    let h = Harness::new();
+    let mut call = Box::pin(
+        hedge(|a| h.copy(a, ms(100), Ok(())))
+            .after(ms(10))
+            .max_copies(3),
+    );
+    assert_eq!(
+        format!("{call:?}"),
+        "Hedge { copies: 0, in_flight: 0, max_copies: 3, idempotency: Idempotent, .. }"
+    );
+    let polled = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
+    })
+    .await;
+    assert!(polled.is_pending());
+    assert_eq!(
+        format!("{call:?}"),
+        "Hedge { copies: 1, in_flight: 1, max_copies: 3, idempotency: Idempotent, .. }"
+    );
+}

@@ -287,3 +287,63 @@ fn admission_on_many_threads_counts_every_outcome() {
     assert_eq!(snapshot.rejected, 0);
     assert_eq!((snapshot.requests, snapshot.accepts), (8_000, 6_000));
 }
+
+#[test]
+fn throttles_without_a_seed_draw_differently() {
+    // Two clients of one failing dependency must not reject in lockstep.
+    let clock = ManualClock::new();
+    let rejections = |throttle: &AdaptiveThrottle| -> Vec<bool> {
+        for _ in 0..1_000 {
+            throttle.record(CallOutcome::Failure);
+        }
+        (0..128).map(|_| throttle.try_admit().is_err()).collect()
+    };
+    let built = || {
+        AdaptiveThrottle::builder()
+            .max_rejection_probability(0.5)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    assert_ne!(rejections(&built()), rejections(&built()));
+    assert_ne!(
+        rejections(&AdaptiveThrottle::default()),
+        rejections(&AdaptiveThrottle::default())
+    );
+}
+
+#[test]
+fn a_rejection_and_a_throttle_say_what_they_are() {
+    let clock = ManualClock::new();
+    let throttle = throttle(2.0, 1.0, &clock);
+    for _ in 0..99 {
+        throttle.record(CallOutcome::Failure);
+    }
+    let rejection = (0..100)
+        .find_map(|_| throttle.try_admit().err())
+        .expect("a rejection at 99%");
+    assert_eq!(
+        rejection.to_string(),
+        format!(
+            "rejected locally by the adaptive throttle (rejecting {:.0}% of requests)",
+            rejection.probability() * 100.0
+        )
+    );
+    assert!(
+        rejection
+            .to_string()
+            .contains("(rejecting 99% of requests)")
+    );
+    let debug = format!("{throttle:?}");
+    assert!(debug.starts_with("AdaptiveThrottle {"), "{debug}");
+    assert!(
+        debug.contains("accept_ratio: 2.0") && debug.contains("padding: 1.0"),
+        "{debug}"
+    );
+    let builder = format!("{:?}", AdaptiveThrottle::builder().seed(4));
+    assert!(builder.starts_with("ThrottleBuilder {"), "{builder}");
+    assert!(
+        builder.contains("seed: Some(4)") && builder.contains("window: 2s"),
+        "{builder}"
+    );
+}
