@@ -179,10 +179,7 @@ async fn dropped_after_yielding_between_immediate_retries() {
     .budget(&budget)
     .throttle(&throttle);
     let mut call = Box::pin(call);
-    let polled = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
-    })
-    .await;
+    let polled = support::poll_once(&mut call).await;
     assert!(polled.is_pending());
     drop(call);
     assert_eq!(attempts, 32);

@@ -415,15 +415,9 @@ async fn a_dropped_call_gives_back_every_copys_breaker_permit() {
 #[should_panic(expected = "`Hedge` polled after completion")]
 async fn polling_a_finished_call_again_panics() {
     let mut call = Box::pin(hedge(|_| async { Ok::<_, &str>(1) }));
-    let first = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
-    })
-    .await;
+    let first = support::poll_once(&mut call).await;
     assert!(first.is_ready());
-    let _ = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
-    })
-    .await;
+    let _ = support::poll_once(&mut call).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -438,10 +432,7 @@ async fn a_call_says_how_far_it_got() {
         format!("{call:?}"),
         "Hedge { copies: 0, in_flight: 0, max_copies: 3, idempotency: Idempotent, .. }"
     );
-    let polled = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(call.as_mut(), cx))
-    })
-    .await;
+    let polled = support::poll_once(&mut call).await;
     assert!(polled.is_pending());
     assert_eq!(
         format!("{call:?}"),

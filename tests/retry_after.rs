@@ -38,12 +38,19 @@ fn date_like() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases::cases(2048),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+/// `cases` cases (or `PROPTEST_CASES`), regressions kept beside this file.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: cases::cases(cases),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2048))]
 
     #[test]
     fn never_panics_on_any_bytes(
@@ -77,11 +84,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases::cases(512),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(512))]
 
     /// Whitespace around a value follows one rule for every form: it is ignored.
     #[test]

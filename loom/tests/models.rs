@@ -32,6 +32,15 @@ impl Clock for Manual {
     }
 }
 
+/// A ratio budget with no reserve, on a clock that stays put.
+fn ratio_budget(ratio: f64) -> RetryBudget {
+    RetryBudget::ratio(ratio)
+        .min_per_second(0.0)
+        .clock(Manual::new())
+        .build()
+        .unwrap()
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
@@ -58,11 +67,7 @@ fn a_token_bucket_never_spends_its_last_token_twice() {
 #[test]
 fn a_ratio_budget_never_spends_a_token_twice() {
     model(|| {
-        let budget = RetryBudget::ratio(0.5)
-            .min_per_second(0.0)
-            .clock(Manual::new())
-            .build()
-            .unwrap();
+        let budget = ratio_budget(0.5);
         budget.deposit();
         budget.deposit();
         let other = budget.clone();
@@ -76,11 +81,7 @@ fn a_ratio_budget_never_spends_a_token_twice() {
 #[test]
 fn deposits_from_two_threads_are_all_counted() {
     model(|| {
-        let budget = RetryBudget::ratio(1.0)
-            .min_per_second(0.0)
-            .clock(Manual::new())
-            .build()
-            .unwrap();
+        let budget = ratio_budget(1.0);
         let other = budget.clone();
         let depositor = thread::spawn(move || {
             other.deposit();
@@ -95,11 +96,7 @@ fn deposits_from_two_threads_are_all_counted() {
 #[test]
 fn a_deposit_racing_a_withdrawal_is_never_lost() {
     model(|| {
-        let budget = RetryBudget::ratio(1.0)
-            .min_per_second(0.0)
-            .clock(Manual::new())
-            .build()
-            .unwrap();
+        let budget = ratio_budget(1.0);
         budget.deposit();
         let other = budget.clone();
         let depositor = thread::spawn(move || other.deposit());

@@ -121,3 +121,8 @@ impl Sleeper for Recorder {
         std::future::ready(())
     }
 }
+
+/// Polls `future` once, in the caller's task, and says whether it finished.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx))).await
+}
