@@ -369,6 +369,11 @@ async fn an_adaptive_delay_follows_the_recorded_latencies_losers_included() {
     // would not hold (it would read 2 ms). Buckets are within a sixteenth.
     let delay = latencies.delay().as_secs_f64() * 1e3;
     assert!((delay - 42.0).abs() <= 42.0 / 16.0, "{delay} ms");
+    assert_ne!(
+        latencies.delay(),
+        ms(40),
+        "read from the latencies, not the initial delay"
+    );
     assert_eq!(h.live.now(), 0);
 }
 
@@ -438,4 +443,95 @@ async fn a_call_says_how_far_it_got() {
         format!("{call:?}"),
         "Hedge { copies: 1, in_flight: 1, max_copies: 3, idempotency: Idempotent, .. }"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_open_breaker_with_its_probe_out_stops_the_call_as_half_open() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_for(ms(100))
+        .build()
+        .unwrap();
+    breaker.record(
+        breaker.try_acquire().unwrap(),
+        steadfast::CallOutcome::Failure,
+    );
+    sleep(ms(100)).await;
+    let _probe = breaker.try_acquire().unwrap();
+    let err = hedge(|_| async { Ok::<_, &str>(()) })
+        .breaker(&breaker)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), StopReason::BreakerHalfOpen);
+    assert_eq!(err.attempts(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_copy_failing_ends_the_call_without_waiting_for_a_timer() {
+    let h = Harness::new();
+    let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("reset")))
+        .after(ms(100))
+        .max_copies(2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), StopReason::AttemptsExhausted);
+    assert_eq!(err.attempts(), 2);
+    // The first failed at 5 ms and the second started at once; it failed at 10 ms.
+    assert_eq!(h.start.elapsed(), ms(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_repeated_only_with_the_key() {
+    for (idempotency, copies, reason) in [
+        (Idempotency::Keyed, 2, StopReason::AttemptsExhausted),
+        (Idempotency::Idempotent, 1, StopReason::Permanent),
+    ] {
+        let h = Harness::new();
+        let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("409 in progress")))
+            .after(ms(100))
+            .when(|_| Decision::RetryIfKeyed)
+            .idempotency(idempotency)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), reason, "{idempotency:?}");
+        assert_eq!(h.log.borrow().len(), copies, "{idempotency:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_not_safe_to_repeat_gets_another_copy_only_after_an_unsent_failure() {
+    for (decision, copies, reason) in [
+        (Decision::Retry, 1, StopReason::NotIdempotent),
+        (Decision::RetryUnsent, 2, StopReason::AttemptsExhausted),
+    ] {
+        let h = Harness::new();
+        let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("refused")))
+            .after(ms(100))
+            .when(move |_| decision)
+            .idempotency(Idempotency::NotIdempotent)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), reason, "{decision:?}");
+        assert_eq!(h.log.borrow().len(), copies, "{decision:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hint_of_exactly_the_limit_is_honoured() {
+    let h = Harness::new();
+    let answer = hedge(|a| {
+        let result = if a.number() == 1 {
+            Err("busy")
+        } else {
+            Ok(a.number())
+        };
+        h.copy(a, ms(5), result)
+    })
+    .after(ms(1_000))
+    .max_retry_after(ms(200))
+    .when(|_| Decision::RetryAfter(ms(200)))
+    .await;
+    assert_eq!(answer.unwrap(), 2);
+    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);
 }

@@ -415,7 +415,73 @@ mod tests {
                 );
             }
         }
-        assert_eq!(bucket_of(Duration::MAX), BUCKETS - 1);
+        assert_eq!(BUCKETS, 592);
+        assert_eq!(bucket_of(Duration::MAX), 591);
+        assert_eq!(bucket_of(Duration::from_micros(1 << 39)), 576);
+        assert_eq!(bucket_of(Duration::from_micros((1 << 40) - 1)), 591);
+        assert_eq!(bucket_of(Duration::from_micros(1 << 40)), 591);
+    }
+
+    /// A clock the test moves.
+    #[derive(Clone, Default)]
+    struct Manual(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            *BASE.get_or_init(Instant::now)
+                + Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
+        }
+    }
+
+    impl Manual {
+        fn advance(&self, by: Duration) {
+            self.0
+                .fetch_add(nanos(by), std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn sketch(clock: &Manual) -> Latencies {
+        Latencies::builder()
+            .percentile(0.5)
+            .initial(Duration::from_millis(300))
+            .period(Duration::from_secs(1))
+            .min_samples(10)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_percentile_is_read_once_a_period_and_only_from_that_period() {
+        let clock = Manual::default();
+        let latencies = sketch(&clock);
+        let ms = |n: u64| Duration::from_millis(n);
+        for _ in 0..10 {
+            latencies.record(ms(1));
+        }
+        // Within the first period: still the initial delay.
+        assert_eq!(latencies.delay(), ms(300));
+        clock.advance(ms(1_500));
+        latencies.record(ms(1));
+        let first = latencies.delay();
+        assert!(
+            first >= ms(1) && first < Duration::from_micros(1_040),
+            "{first:?}"
+        );
+        // The next period holds only slow calls: its median is theirs alone.
+        for _ in 0..10 {
+            latencies.record(ms(50));
+        }
+        assert_eq!(latencies.delay(), first, "read only when the period ends");
+        clock.advance(ms(1_500));
+        latencies.record(ms(50));
+        let second = latencies.delay().as_secs_f64() * 1e3;
+        assert!((second - 50.0).abs() <= 50.0 / 16.0, "{second} ms");
+        // A period with too few samples is extended, not read.
+        clock.advance(ms(1_500));
+        latencies.record(ms(7));
+        assert_eq!(latencies.delay().as_secs_f64() * 1e3, second);
     }
 
     #[test]
