@@ -478,6 +478,13 @@ mod tests {
         latencies.record(ms(50));
         let second = latencies.delay().as_secs_f64() * 1e3;
         assert!((second - 50.0).abs() <= 50.0 / 16.0, "{second} ms");
+        let debug = format!("{latencies:?}");
+        assert!(
+            debug.starts_with("Latencies { percentile: 0.5, delay: "),
+            "{debug}"
+        );
+        let builder = format!("{:?}", Latencies::builder().min_samples(3));
+        assert!(builder.contains("min_samples: 3"), "{builder}");
         // A period with too few samples is extended, not read.
         clock.advance(ms(1_500));
         latencies.record(ms(7));
@@ -494,5 +501,18 @@ mod tests {
         assert!((at(0.95) - 10_000.0).abs() < 10_000.0 / 16.0);
         assert!((at(0.96) - 100_000.0).abs() < 100_000.0 / 16.0);
         assert_eq!(quantile(counts.iter().copied(), 0.95, 101), None);
+        assert!(
+            quantile(counts.iter().copied(), 0.95, 100).is_some(),
+            "exactly enough"
+        );
+        // A bucket reads as the middle of its range: 1 984 to 2 047 µs reads 2 016.
+        assert_eq!(
+            bucket_value(bucket_of(Duration::from_micros(2_000))),
+            Duration::from_micros(2_016)
+        );
+        assert_eq!(
+            bucket_value(bucket_of(Duration::from_micros(7))),
+            Duration::from_micros(7)
+        );
     }
 }
