@@ -57,6 +57,15 @@ impl Harness {
         }
     }
 
+    /// When each copy started, by number.
+    fn starts(&self) -> Vec<(u32, Duration)> {
+        self.log
+            .borrow()
+            .iter()
+            .map(|(n, at, _)| (*n, *at))
+            .collect()
+    }
+
     /// A copy that answers `result` after `took`, counted while it lives and logged
     /// when it starts.
     fn copy<T>(
@@ -111,9 +120,8 @@ async fn a_slow_copy_is_hedged_at_the_delay_and_the_loser_dropped() {
     .await;
     assert_eq!(answer.unwrap(), 2);
     assert_eq!(h.start.elapsed(), ms(25));
+    assert_eq!(h.starts(), [(1, ms(0)), (2, ms(20))]);
     let log = h.log.borrow();
-    let starts: Vec<_> = log.iter().map(|(n, at, _)| (*n, *at)).collect();
-    assert_eq!(starts, [(1, ms(0)), (2, ms(20))]);
     assert_eq!(log[0].2, log[1].2, "every copy carries the call's key");
     assert_eq!(
         h.live.now(),
@@ -131,7 +139,7 @@ async fn copies_start_one_delay_apart_up_to_the_limit_and_never_more_than_three_
         .max_copies(5)
         .await
         .unwrap_err();
-    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts = h.starts();
     // Three copies fill the slots; each failure (at 1 s, 1.01 s) makes room for the next,
     // which starts at once.
     assert_eq!(
@@ -167,7 +175,7 @@ async fn a_retryable_failure_starts_the_next_copy_at_once() {
     .after(ms(50))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts = h.starts();
     assert_eq!(starts, [(1, ms(0)), (2, ms(3))]);
     assert_eq!(h.start.elapsed(), ms(7));
 }
@@ -310,7 +318,7 @@ async fn a_server_hint_delays_the_next_copy_and_a_hostile_one_ends_the_call() {
     .when(|_| Decision::RetryAfter(ms(200)))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts = h.starts();
     assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);
 
     let start = Instant::now();
@@ -532,6 +540,6 @@ async fn a_hint_of_exactly_the_limit_is_honoured() {
     .when(|_| Decision::RetryAfter(ms(200)))
     .await;
     assert_eq!(answer.unwrap(), 2);
-    let starts: Vec<_> = h.log.borrow().iter().map(|(n, at, _)| (*n, *at)).collect();
+    let starts = h.starts();
     assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);
 }
