@@ -716,14 +716,13 @@ where
     /// Drops every copy still in flight (giving back its breaker permit) and records
     /// how long each had run when it lost.
     fn end(&mut self, slots: &mut [Pin<&mut Slot<Op::Future>>; MAX_IN_FLIGHT]) {
-        let now = match self.delay {
-            Delay::Adaptive(latencies) => Some((latencies, latencies.now())),
-            Delay::Fixed(_) => None,
-        };
+        // The clock is read only if a copy lost: a lone winner costs no reading.
+        let mut now = None;
         for slot in slots.iter_mut() {
             let mut slot = slot.as_mut().project();
             if slot.copy.is_some() {
-                if let Some((latencies, now)) = now {
+                if let Delay::Adaptive(latencies) = self.delay {
+                    let now = *now.get_or_insert_with(|| latencies.now());
                     latencies.record_between(*slot.started, now);
                 }
                 slot.copy.set(None);
