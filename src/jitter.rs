@@ -167,6 +167,33 @@ mod tests {
     }
 
     #[test]
+    fn proportional_spreads_both_sides_of_the_delay() {
+        // ±50 % of one second, far below the cap: draws cover [0.5 s, 1.5 s], as many
+        // above the delay as below it.
+        let jitter = Jitter::proportional(0.5).unwrap();
+        let delay = Duration::from_secs(1);
+        let mut rng = JitterRng::seeded(5);
+        let draws: Vec<_> = (0..1000)
+            .map(|_| jitter.apply(delay, Duration::from_secs(10), &mut rng))
+            .collect();
+        let (low, high) = (delay / 2, delay * 3 / 2);
+        assert!(draws.iter().all(|d| (low..=high).contains(d)), "{draws:?}");
+        let above = draws.iter().filter(|d| **d > delay).count();
+        assert!(
+            (400..=600).contains(&above),
+            "{above} of 1000 above the delay"
+        );
+        assert!(
+            draws.iter().any(|d| *d > delay * 7 / 5),
+            "none near the top"
+        );
+        assert!(
+            draws.iter().any(|d| *d < delay * 3 / 5),
+            "none near the bottom"
+        );
+    }
+
+    #[test]
     fn equal_never_goes_below_half() {
         let mut rng = JitterRng::seeded(2);
         let d = Duration::from_millis(101);

@@ -437,6 +437,17 @@ mod tests {
     }
 
     #[test]
+    fn reports_the_settings_it_was_built_with() {
+        let policy = Policy::builder(Constant::new(Duration::from_millis(5)))
+            .max_delay(Duration::from_secs(3))
+            .max_attempts(7)
+            .build()
+            .unwrap();
+        assert_eq!(policy.max_delay(), Duration::from_secs(3));
+        assert_eq!(policy.max_attempts(), 7);
+    }
+
+    #[test]
     fn rejects_zero_durations() {
         let zero_deadline = Policy::builder(Exponential::default())
             .max_elapsed(Duration::ZERO)

@@ -183,6 +183,28 @@ mod tests {
     }
 
     #[test]
+    fn a_hint_of_exactly_the_limit_is_honoured() {
+        let limit = Duration::from_secs(5);
+        let next = after_failure(&mut policy(3), 1, Duration::ZERO, Some(limit));
+        assert_eq!(next, Next::Retry(limit));
+        let over = limit + Duration::from_nanos(1);
+        let next = after_failure(&mut policy(3), 1, Duration::ZERO, Some(over));
+        assert_eq!(
+            next,
+            Next::Stop(StopReason::RetryAfterTooLong { retry_after: over })
+        );
+    }
+
+    #[test]
+    fn a_short_hint_does_not_take_the_blame_for_the_backoff_passing_the_deadline() {
+        // 9.5 s in, the backoff's 1 s passes the 10 s deadline; a 100 ms hint alone
+        // would not: the deadline stopped the call, not the server.
+        let hint = Duration::from_millis(100);
+        let next = after_failure(&mut policy(3), 1, Duration::from_millis(9_500), Some(hint));
+        assert_eq!(next, Next::Stop(StopReason::DeadlineExceeded));
+    }
+
+    #[test]
     fn never_sleeps_past_the_deadline() {
         let next = after_failure(&mut policy(30), 5, Duration::from_millis(8_999), None);
         assert_eq!(next, Next::Retry(Duration::from_secs(1)));

@@ -907,3 +907,56 @@ async fn no_breaker_wait_ends_past_the_deadline() {
     assert_eq!((err.attempts(), attempts), (0, 0));
     assert_eq!(start.elapsed(), Duration::ZERO, "stopped at once, no sleep");
 }
+
+#[tokio::test(start_paused = true)]
+async fn calls_waiting_on_an_open_breaker_wake_at_different_times() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_for(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+    let start = tokio::time::Instant::now();
+    let policy = Policy::builder(Exponential::new(Duration::from_millis(100)))
+        .max_elapsed(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // Twenty calls wait for the same reopening time; each draws its own share of the
+    // extra quarter, so they do not all arrive at the probe together.
+    let woke: Vec<Duration> = futures_util::future::join_all((0..20).map(|_| {
+        retry(|_| async move { Ok::<_, &str>(start.elapsed()) })
+            .with(policy.clone())
+            .breaker(&breaker)
+            .into_future()
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    assert!(
+        woke.iter()
+            .all(|d| (Duration::from_secs(2)..=Duration::from_millis(2_500)).contains(d)),
+        "{woke:?}"
+    );
+    let mut distinct = woke.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert!(distinct.len() >= 15, "{woke:?}");
+}
+
+#[test]
+fn debug_output_shows_the_settings_and_the_state() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .build()
+        .unwrap();
+    breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+    let shown = format!("{breaker:?}");
+    for part in [
+        "CircuitBreaker",
+        "consecutive_failures: Some(1)",
+        "state: Open",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+}

@@ -341,3 +341,67 @@ async fn a_shared_budget_caps_the_retries_of_many_calls() {
     assert_eq!(budget.snapshot().granted, 20);
     assert!(exhausted >= 80, "{exhausted}");
 }
+
+#[test]
+fn a_cost_outside_zero_to_a_million_is_refused_for_every_cause_and_kind() {
+    use steadfast::ConfigError;
+    let causes = [
+        RetryCause::Transient,
+        RetryCause::Throttled,
+        RetryCause::TimedOut,
+        RetryCause::Hedge,
+    ];
+    for cause in causes {
+        for bad in [-0.5, f64::NAN, 1_000_000.5, f64::INFINITY] {
+            let refused = |result: Result<RetryBudget, ConfigError>| match result {
+                Err(ConfigError::OutOfRange { setting, .. }) => setting == "retry cost",
+                _ => false,
+            };
+            let bucket = RetryBudget::token_bucket(10.0, 10.0)
+                .cost(cause, bad)
+                .build();
+            let ratio = RetryBudget::ratio(0.2).cost(cause, bad).build();
+            assert!(refused(bucket), "{cause:?} at {bad} in a token bucket");
+            assert!(refused(ratio), "{cause:?} at {bad} in a ratio budget");
+        }
+        for good in [0.0, 1_000_000.0] {
+            assert!(
+                RetryBudget::token_bucket(10.0, 10.0)
+                    .cost(cause, good)
+                    .build()
+                    .is_ok()
+            );
+            assert!(RetryBudget::ratio(0.2).cost(cause, good).build().is_ok());
+        }
+    }
+}
+
+#[test]
+fn debug_output_names_the_kind_the_settings_and_the_state() {
+    let bucket = RetryBudget::token_bucket(10.0, 4.0).cost(RetryCause::Throttled, 0.5);
+    let shown = format!("{bucket:?}");
+    for part in [
+        "TokenBucketBuilder",
+        "per_second: 10.0",
+        "burst: 4.0",
+        "throttled: 0.5",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    let ratio = RetryBudget::ratio(0.25).min_per_second(3.0);
+    let shown = format!("{ratio:?}");
+    for part in [
+        "RatioBuilder",
+        "ratio: 0.25",
+        "min_per_second: 3.0",
+        "window: 10s",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    let budget = RetryBudget::token_bucket(10.0, 4.0).build().unwrap();
+    assert!(budget.try_withdraw(RetryCause::Transient));
+    let shown = format!("{budget:?}");
+    for part in ["RetryBudget", "granted: 1", "denied: 0"] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+}

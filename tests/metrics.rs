@@ -198,3 +198,31 @@ fn breaker_transitions_and_budget_denials_are_counted_exactly() {
         .count();
     assert_eq!(transitions, 4, "{readings:#?}");
 }
+
+#[test]
+fn a_ratio_budget_counts_its_denials_and_not_its_grants() {
+    let recorder = DebuggingRecorder::new();
+    with_recorder(&recorder, || async {
+        // No floor and no deposits: the first withdrawal is denied. After ten deposits,
+        // two retries are granted.
+        let budget = RetryBudget::ratio(0.2)
+            .min_per_second(0.0)
+            .metrics("search")
+            .build()
+            .unwrap();
+        assert!(!budget.try_withdraw(steadfast::RetryCause::Transient));
+        for _ in 0..10 {
+            budget.deposit();
+        }
+        assert!(budget.try_withdraw(steadfast::RetryCause::Transient));
+        assert!(budget.try_withdraw(steadfast::RetryCause::Transient));
+    });
+    let readings = readings(&recorder);
+    assert_eq!(
+        readings
+            .get("resilience.retry_budget.denied{name=search}")
+            .map(String::as_str),
+        Some("1"),
+        "{readings:#?}"
+    );
+}

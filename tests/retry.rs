@@ -702,3 +702,44 @@ fn a_call_reads_its_clock_only_when_something_needs_it() {
     // The clock starts before the first sleep; the next attempt reads it again.
     assert_eq!(reads(sleeping, 1), 2, "a sleep starts the clock");
 }
+
+/// A policy that gives delays and nothing else: every other setting is the trait's.
+struct OnlyDelays;
+
+impl RetryPolicy for OnlyDelays {
+    fn next_delay(&mut self, failed_attempt: u32) -> Option<Duration> {
+        (failed_attempt < 5).then_some(10 * MS)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_policy_of_delays_alone_has_no_deadline_no_attempt_timeout_and_honours_a_minute() {
+    assert_eq!(OnlyDelays.max_elapsed(), None);
+    assert_eq!(OnlyDelays.attempt_timeout(), None);
+    assert_eq!(
+        OnlyDelays.max_retry_after(),
+        steadfast::DEFAULT_MAX_RETRY_AFTER
+    );
+    // Each attempt takes a second, and the server asks for the longest wait honoured by
+    // default: no attempt is cut short, the hint replaces the policy's 10 ms, and no
+    // deadline ends the call.
+    let start = Instant::now();
+    let times = Mutex::new(Vec::new());
+    let result = retry(|attempt| {
+        times.lock().unwrap().push(since(start));
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if attempt.number() < 3 {
+                Err("busy")
+            } else {
+                Ok(attempt.number())
+            }
+        }
+    })
+    .with(OnlyDelays)
+    .classify(|_: &&str| Decision::RetryAfter(steadfast::DEFAULT_MAX_RETRY_AFTER))
+    .await;
+    assert_eq!(result.unwrap(), 3);
+    let secs = Duration::from_secs;
+    assert_eq!(*times.lock().unwrap(), [secs(0), secs(61), secs(122)]);
+}

@@ -112,3 +112,88 @@ async fn a_rejected_response_is_logged_by_its_status() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_value_rejected_by_a_classifier_of_its_own_is_logged_as_such() {
+    let lines = logged(
+        retry(|_| async { Ok::<u16, std::io::Error>(503) })
+            .with(support::constant(Duration::ZERO, 2))
+            .classify_outcome(|outcome: &Result<u16, std::io::Error>| match outcome {
+                Ok(503) | Err(_) => Decision::Retry,
+                Ok(_) => Decision::Success,
+            })
+            .into_future(),
+    )
+    .await;
+    assert_eq!(
+        lines,
+        [
+            "DEBUG checkout{order=7}: retrying attempt=1 delay_ms=0 decision=Retry failure=value rejected by the classifier",
+            " WARN checkout{order=7}: gave up retrying attempts=2 reason=attempts exhausted failure=value rejected by the classifier",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_budget_says_so_once_and_a_granted_retry_says_nothing() {
+    // One token: the first retry is granted, the second denied.
+    let budget = steadfast::RetryBudget::token_bucket(0.001, 1.0)
+        .build()
+        .unwrap();
+    let lines = logged(
+        retry(|_| async { Err::<(), _>("connection reset") })
+            .with(support::constant(Duration::ZERO, 5))
+            .classify(|_: &&str| Decision::Retry)
+            .budget(&budget)
+            .into_future(),
+    )
+    .await;
+    assert_eq!(
+        lines,
+        [
+            "DEBUG checkout{order=7}: retrying attempt=1 delay_ms=0 decision=Retry failure=connection reset",
+            "DEBUG checkout{order=7}: retry budget exhausted cause=Transient",
+            " WARN checkout{order=7}: gave up retrying attempts=2 reason=retry budget exhausted failure=connection reset",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_breaker_transition_is_logged_with_where_it_came_from() {
+    let breaker = steadfast::CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .without_failure_rate()
+        .open_for(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let fail = || async { Err::<(), _>("down") };
+    let once = || support::constant(Duration::ZERO, 1);
+    let lines = logged(async {
+        // Closed to open; after a second, open to half-open for a probe that fails and
+        // opens it again; five seconds later, a probe that succeeds closes it.
+        let _ = retry(|_| fail()).with(once()).breaker(&breaker).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let _ = retry(|_| fail()).with(once()).breaker(&breaker).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let _ = retry(|_| async { Ok::<_, &str>(()) })
+            .with(once())
+            .breaker(&breaker)
+            .await;
+    })
+    .await;
+    let transitions: Vec<&str> = lines
+        .iter()
+        .filter(|line| line.contains("circuit breaker"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            " WARN checkout{order=7}: circuit breaker opened from=closed state=open open_ms=1000",
+            " INFO checkout{order=7}: circuit breaker changed state from=open state=half-open",
+            " WARN checkout{order=7}: circuit breaker opened from=half-open state=open open_ms=1000",
+            " INFO checkout{order=7}: circuit breaker changed state from=open state=half-open",
+            " INFO checkout{order=7}: circuit breaker changed state from=half-open state=closed",
+        ]
+    );
+}

@@ -160,6 +160,24 @@ fn a_dropped_probe_is_always_given_back() {
 }
 
 #[test]
+fn a_caller_that_finds_the_breaker_closing_under_it_is_admitted() {
+    model(|| {
+        let breaker = half_open_breaker();
+        let probe = breaker.try_acquire().unwrap();
+        let other = breaker.clone();
+        // The racer may look while the probe is out (refused: half-open, slots full)
+        // or after it closed the breaker (admitted); never refused as if open.
+        let racer = thread::spawn(move || other.try_acquire().map_err(|r| r.state()));
+        breaker.record(probe, CallOutcome::Success);
+        match racer.join().unwrap() {
+            Ok(permit) => breaker.record(permit, CallOutcome::Success),
+            Err(state) => assert_eq!(state, BreakerState::HalfOpen),
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    });
+}
+
+#[test]
 fn failures_on_two_threads_trip_the_breaker_once_and_for_all() {
     model(|| {
         let breaker = CircuitBreaker::builder()

@@ -120,6 +120,15 @@ mod tests {
     }
 
     #[test]
+    fn an_unchecked_nan_factor_waits_the_cap_not_nothing() {
+        // Used directly, without a policy to reject it: erring long, not hammering.
+        let mut backoff = Exponential::new(Duration::from_secs(1)).factor(f64::NAN);
+        let mut rng = JitterRng::seeded(0);
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff.delay(2, cap, &mut rng), cap);
+    }
+
+    #[test]
     fn rejects_impossible_factors() {
         for factor in [f64::NAN, f64::INFINITY, -1.0, f64::NEG_INFINITY] {
             assert!(
