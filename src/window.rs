@@ -300,3 +300,56 @@ impl Undated {
         self.dated_at.store(now, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_recorded_ahead_of_a_sweep_is_kept() {
+        // A caller whose clock read was overtaken sweeps with a generation older than
+        // amounts already recorded by others: up to a window ahead, they stay.
+        for ahead in 1..SLOTS {
+            let ledger = Ledger::new();
+            ledger.add_to_total(3);
+            assert!(ledger.record(100 + ahead, 3));
+            ledger.sweep(100);
+            assert_eq!(ledger.total(), 3, "{ahead} generations ahead");
+        }
+        // Ones that left the window are taken off.
+        let ledger = Ledger::new();
+        ledger.add_to_total(3);
+        assert!(ledger.record(100 - SLOTS, 3));
+        ledger.sweep(100);
+        assert_eq!(ledger.total(), 0);
+    }
+
+    #[test]
+    fn a_slot_still_holding_an_old_generation_is_recycled_on_record() {
+        // No sweep came between: recording generation 110 into the slot that still
+        // holds generation 100 takes the old amount off, and keeps only the new one.
+        let ledger = Ledger::new();
+        ledger.add_to_total(3);
+        assert!(ledger.record(100, 3));
+        ledger.add_to_total(4);
+        assert!(ledger.record(100 + SLOTS, 4));
+        assert_eq!(ledger.total(), 4);
+        ledger.sweep(100 + SLOTS);
+        assert_eq!(ledger.total(), 4, "the new amount survives the sweep");
+    }
+
+    #[test]
+    fn events_that_do_not_fit_their_slot_are_dropped_not_kept_forever() {
+        let slots = TimeSlots::new(10_000);
+        let (ledger, other) = (Ledger::new(), Ledger::new());
+        ledger.add_to_total(u64::from(u32::MAX));
+        assert!(ledger.record(0, u32::MAX));
+        let undated = Undated::default();
+        undated.add();
+        undated.advance_and_date(0, &slots, [&ledger, &other]);
+        assert_eq!(ledger.total(), u64::from(u32::MAX));
+        // Once the full slot leaves the window, nothing is left behind.
+        undated.advance_and_date(20_000, &slots, [&ledger, &other]);
+        assert_eq!(ledger.total(), 0);
+    }
+}

@@ -960,3 +960,67 @@ fn debug_output_shows_the_settings_and_the_state() {
         assert!(shown.contains(part), "{part} missing from {shown}");
     }
 }
+
+#[test]
+fn a_reset_forgets_successes_not_yet_dated_into_the_time_window() {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .without_consecutive_failures()
+        .time_window(Duration::from_secs(10), 0.5, 4)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Success);
+    }
+    breaker.reset();
+    // Four failures after the reset are all the window holds: a rate of 1.
+    for _ in 0..4 {
+        breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+}
+
+#[test]
+fn impossible_trip_rules_are_refused_by_name() {
+    use steadfast::ConfigError;
+    let refused = |builder: steadfast::BreakerBuilder| match builder.build() {
+        Err(ConfigError::OutOfRange { setting, .. }) => setting,
+        other => panic!("built: {other:?}"),
+    };
+    let builder = CircuitBreaker::builder;
+    assert_eq!(
+        refused(builder().consecutive_failures(0)),
+        "consecutive failures"
+    );
+    assert_eq!(
+        refused(builder().failure_rate(0.5, 0, 1)),
+        "failure-rate window"
+    );
+    assert_eq!(refused(builder().failure_rate(1.5, 10, 5)), "failure rate");
+    assert_eq!(refused(builder().failure_rate(0.5, 10, 0)), "minimum calls");
+    assert_eq!(
+        refused(builder().failure_rate(0.5, 10, 11)),
+        "minimum calls"
+    );
+    let window = Duration::from_secs(10);
+    assert_eq!(
+        refused(builder().time_window(window, f64::NAN, 5)),
+        "failure rate"
+    );
+    assert_eq!(
+        refused(builder().time_window(window, 0.5, 0)),
+        "minimum calls"
+    );
+    // The edges are allowed.
+    assert!(builder().consecutive_failures(1).build().is_ok());
+    assert!(builder().failure_rate(1.0, 10, 10).build().is_ok());
+    assert!(builder().time_window(window, 0.0, 1).build().is_ok());
+}
+
+#[test]
+fn a_builder_shows_its_settings() {
+    let shown = format!("{:?}", CircuitBreaker::builder().consecutive_failures(4));
+    assert!(shown.contains("BreakerBuilder"), "{shown}");
+    assert!(shown.contains("consecutive_failures: Some(4)"), "{shown}");
+}

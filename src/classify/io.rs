@@ -107,3 +107,56 @@ impl<T> Classify<T, io::Error> for IoErrors {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_gets_the_decision_the_docs_list() {
+        use ErrorKind::*;
+        let unsent = [
+            ConnectionRefused,
+            AddrNotAvailable,
+            HostUnreachable,
+            NetworkUnreachable,
+            NetworkDown,
+        ];
+        let transient = [
+            ConnectionReset,
+            ConnectionAborted,
+            NotConnected,
+            BrokenPipe,
+            TimedOut,
+            Interrupted,
+            WouldBlock,
+            UnexpectedEof,
+            ResourceBusy,
+        ];
+        let permanent = [
+            NotFound,
+            PermissionDenied,
+            InvalidInput,
+            InvalidData,
+            AlreadyExists,
+            Unsupported,
+            OutOfMemory,
+            Other,
+        ];
+        let decide = |kind| IoErrors.classify(&Err::<(), _>(io::Error::from(kind)));
+        for kind in unsent {
+            assert_eq!(decide(kind), Decision::RetryUnsent, "{kind:?}");
+        }
+        for kind in transient {
+            assert_eq!(decide(kind), Decision::Retry, "{kind:?}");
+        }
+        for kind in permanent {
+            assert!(!IoErrors::is_transient(kind), "{kind:?}");
+            assert_eq!(decide(kind), Decision::Fail, "{kind:?}");
+        }
+        assert_eq!(
+            IoErrors.classify(&Ok::<_, io::Error>(())),
+            Decision::Success
+        );
+    }
+}
