@@ -660,19 +660,25 @@ async fn permanent_failures_never_trip_the_breaker() {
     assert_eq!((snapshot.window_calls, snapshot.window_failures), (10, 0));
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_call_waits_for_the_probe_when_its_deadline_allows() {
+/// A breaker just opened for 2 s, and a policy whose deadline outlasts that.
+fn open_for_two_seconds_and_a_five_second_deadline() -> (CircuitBreaker, Policy<Exponential>) {
     let breaker = CircuitBreaker::builder()
         .consecutive_failures(1)
         .open_for(Duration::from_secs(2))
         .build()
         .unwrap();
     breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
-    let start = tokio::time::Instant::now();
     let policy = Policy::builder(Exponential::new(Duration::from_millis(100)))
         .max_elapsed(Duration::from_secs(5))
         .build()
         .unwrap();
+    (breaker, policy)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_waits_for_the_probe_when_its_deadline_allows() {
+    let (breaker, policy) = open_for_two_seconds_and_a_five_second_deadline();
+    let start = tokio::time::Instant::now();
     let value = retry(|attempt| async move { Ok::<_, &str>(attempt.number()) })
         .with(policy)
         .breaker(&breaker)
@@ -910,17 +916,8 @@ async fn no_breaker_wait_ends_past_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn calls_waiting_on_an_open_breaker_wake_at_different_times() {
-    let breaker = CircuitBreaker::builder()
-        .consecutive_failures(1)
-        .open_for(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    breaker.record(breaker.try_acquire().unwrap(), CallOutcome::Failure);
+    let (breaker, policy) = open_for_two_seconds_and_a_five_second_deadline();
     let start = tokio::time::Instant::now();
-    let policy = Policy::builder(Exponential::new(Duration::from_millis(100)))
-        .max_elapsed(Duration::from_secs(5))
-        .build()
-        .unwrap();
     // Twenty calls wait for the same reopening time; each draws its own share of the
     // extra quarter, so they do not all arrive at the probe together.
     let woke: Vec<Duration> = futures_util::future::join_all((0..20).map(|_| {
