@@ -134,3 +134,26 @@ mod tests {
         assert_eq!(nanos(Duration::from_millis(2)), 2_000_000);
     }
 }
+
+/// A clock moved by hand, for the crate's unit tests.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+#[cfg(test)]
+impl ManualClock {
+    pub(crate) fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(nanos(by), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        // One base for every manual clock in the process: an `Instant` has no zero.
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Instant::now)
+            + Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}

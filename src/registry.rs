@@ -253,26 +253,16 @@ impl<T, K> fmt::Debug for Keyed<T, K> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, AtomicUsize};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
-
-    /// A clock moved by hand.
-    #[derive(Clone, Default)]
-    struct Hand(Arc<AtomicU64>);
-
-    impl Clock for Hand {
-        fn now(&self) -> Instant {
-            static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-            *BASE.get_or_init(Instant::now) + Duration::from_secs(self.0.load(Ordering::Relaxed))
-        }
-    }
+    use crate::clock::ManualClock;
 
     fn counting(
         limit: usize,
         idle: Duration,
-        clock: Hand,
-    ) -> (Keyed<usize, Hand>, Arc<AtomicUsize>) {
+        clock: ManualClock,
+    ) -> (Keyed<usize, ManualClock>, Arc<AtomicUsize>) {
         let made = Arc::new(AtomicUsize::new(0));
         let counter = made.clone();
         let keyed = Keyed::with_clock(
@@ -286,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_key_keeps_its_value_and_another_key_gets_its_own() {
-        let (keyed, made) = counting(10, Duration::from_secs(60), Hand::default());
+        let (keyed, made) = counting(10, Duration::from_secs(60), ManualClock::default());
         assert_eq!(keyed.get("a"), 0);
         assert_eq!(keyed.get("b"), 1);
         assert_eq!(keyed.get("a"), 0);
@@ -296,7 +286,7 @@ mod tests {
 
     #[test]
     fn memory_stays_within_the_limit_under_many_distinct_keys() {
-        let (keyed, _) = counting(64, Duration::from_secs(3600), Hand::default());
+        let (keyed, _) = counting(64, Duration::from_secs(3600), ManualClock::default());
         for n in 0..10_000 {
             keyed.get(&format!("tenant-{n}"));
             assert!(keyed.len() <= 64);
@@ -308,18 +298,18 @@ mod tests {
 
     #[test]
     fn idle_keys_are_evicted_when_a_key_is_added() {
-        let clock = Hand::default();
+        let clock = ManualClock::default();
         let (keyed, _) = counting(10, Duration::from_secs(60), clock.clone());
         keyed.get("busy");
         keyed.get("quiet");
         // The first sweep, a minute in, clears the marks; "busy" is used again after it.
-        clock.0.store(60, Ordering::Relaxed);
+        clock.advance(Duration::from_secs(60));
         keyed.get("new-1");
         assert_eq!(keyed.len(), 3);
         keyed.get("busy");
         // A minute later, the next key added sweeps out "quiet", unused for a minute;
         // "new-1" counts as used when it was added.
-        clock.0.store(120, Ordering::Relaxed);
+        clock.advance(Duration::from_secs(60));
         keyed.get("new-2");
         assert_eq!(keyed.len(), 3);
         assert_eq!(keyed.get("busy"), 0, "kept, with its value");
@@ -328,7 +318,7 @@ mod tests {
 
     #[test]
     fn threads_racing_for_a_new_key_share_one_value() {
-        let (keyed, made) = counting(10, Duration::from_secs(60), Hand::default());
+        let (keyed, made) = counting(10, Duration::from_secs(60), ManualClock::default());
         let values: Vec<usize> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| keyed.get("shared")))

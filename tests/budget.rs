@@ -351,12 +351,12 @@ fn a_cost_outside_zero_to_a_million_is_refused_for_every_cause_and_kind() {
         RetryCause::TimedOut,
         RetryCause::Hedge,
     ];
+    let refused = |result: Result<RetryBudget, ConfigError>| match result {
+        Err(ConfigError::OutOfRange { setting, .. }) => setting == "retry cost",
+        _ => false,
+    };
     for cause in causes {
         for bad in [-0.5, f64::NAN, 1_000_000.5, f64::INFINITY] {
-            let refused = |result: Result<RetryBudget, ConfigError>| match result {
-                Err(ConfigError::OutOfRange { setting, .. }) => setting == "retry cost",
-                _ => false,
-            };
             let bucket = RetryBudget::token_bucket(10.0, 10.0)
                 .cost(cause, bad)
                 .build();
@@ -379,29 +379,26 @@ fn a_cost_outside_zero_to_a_million_is_refused_for_every_cause_and_kind() {
 #[test]
 fn debug_output_names_the_kind_the_settings_and_the_state() {
     let bucket = RetryBudget::token_bucket(10.0, 4.0).cost(RetryCause::Throttled, 0.5);
-    let shown = format!("{bucket:?}");
-    for part in [
-        "TokenBucketBuilder",
-        "per_second: 10.0",
-        "burst: 4.0",
-        "throttled: 0.5",
-    ] {
-        assert!(shown.contains(part), "{part} missing from {shown}");
-    }
+    support::assert_debug_shows(
+        &bucket,
+        &[
+            "TokenBucketBuilder",
+            "per_second: 10.0",
+            "burst: 4.0",
+            "throttled: 0.5",
+        ],
+    );
     let ratio = RetryBudget::ratio(0.25).min_per_second(3.0);
-    let shown = format!("{ratio:?}");
-    for part in [
-        "RatioBuilder",
-        "ratio: 0.25",
-        "min_per_second: 3.0",
-        "window: 10s",
-    ] {
-        assert!(shown.contains(part), "{part} missing from {shown}");
-    }
+    support::assert_debug_shows(
+        &ratio,
+        &[
+            "RatioBuilder",
+            "ratio: 0.25",
+            "min_per_second: 3.0",
+            "window: 10s",
+        ],
+    );
     let budget = RetryBudget::token_bucket(10.0, 4.0).build().unwrap();
     assert!(budget.try_withdraw(RetryCause::Transient));
-    let shown = format!("{budget:?}");
-    for part in ["RetryBudget", "granted: 1", "denied: 0"] {
-        assert!(shown.contains(part), "{part} missing from {shown}");
-    }
+    support::assert_debug_shows(&budget, &["RetryBudget", "granted: 1", "denied: 0"]);
 }

@@ -303,20 +303,22 @@ async fn an_operation_not_safe_to_repeat_is_never_hedged_unless_keyed() {
     }
 }
 
+/// The first copy's answer is "busy"; every later copy answers with its number.
+fn busy_first(attempt: &steadfast::Attempt) -> Result<u32, &'static str> {
+    if attempt.number() == 1 {
+        Err("busy")
+    } else {
+        Ok(attempt.number())
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_server_hint_delays_the_next_copy_and_a_hostile_one_ends_the_call() {
     let h = Harness::new();
-    let answer = hedge(|a| {
-        let result = if a.number() == 1 {
-            Err("busy")
-        } else {
-            Ok(a.number())
-        };
-        h.copy(a, ms(5), result)
-    })
-    .after(ms(1_000))
-    .when(|_| Decision::RetryAfter(ms(200)))
-    .await;
+    let answer = hedge(|a| h.copy(a, ms(5), busy_first(&a)))
+        .after(ms(1_000))
+        .when(|_| Decision::RetryAfter(ms(200)))
+        .await;
     assert_eq!(answer.unwrap(), 2);
     let starts = h.starts();
     assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);
@@ -527,18 +529,11 @@ async fn an_operation_not_safe_to_repeat_gets_another_copy_only_after_an_unsent_
 #[tokio::test(start_paused = true)]
 async fn a_hint_of_exactly_the_limit_is_honoured() {
     let h = Harness::new();
-    let answer = hedge(|a| {
-        let result = if a.number() == 1 {
-            Err("busy")
-        } else {
-            Ok(a.number())
-        };
-        h.copy(a, ms(5), result)
-    })
-    .after(ms(1_000))
-    .max_retry_after(ms(200))
-    .when(|_| Decision::RetryAfter(ms(200)))
-    .await;
+    let answer = hedge(|a| h.copy(a, ms(5), busy_first(&a)))
+        .after(ms(1_000))
+        .max_retry_after(ms(200))
+        .when(|_| Decision::RetryAfter(ms(200)))
+        .await;
     assert_eq!(answer.unwrap(), 2);
     let starts = h.starts();
     assert_eq!(starts, [(1, ms(0)), (2, ms(205))]);

@@ -399,6 +399,7 @@ impl fmt::Debug for LatenciesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     #[test]
     fn buckets_are_ordered_and_within_a_sixteenth() {
@@ -422,26 +423,7 @@ mod tests {
         assert_eq!(bucket_of(Duration::from_micros(1 << 40)), 591);
     }
 
-    /// A clock the test moves.
-    #[derive(Clone, Default)]
-    struct Manual(std::sync::Arc<std::sync::atomic::AtomicU64>);
-
-    impl Clock for Manual {
-        fn now(&self) -> Instant {
-            static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-            *BASE.get_or_init(Instant::now)
-                + Duration::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
-        }
-    }
-
-    impl Manual {
-        fn advance(&self, by: Duration) {
-            self.0
-                .fetch_add(nanos(by), std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    fn sketch(clock: &Manual) -> Latencies {
+    fn sketch(clock: &ManualClock) -> Latencies {
         Latencies::builder()
             .percentile(0.5)
             .initial(Duration::from_millis(300))
@@ -454,7 +436,7 @@ mod tests {
 
     #[test]
     fn the_percentile_is_read_once_a_period_and_only_from_that_period() {
-        let clock = Manual::default();
+        let clock = ManualClock::default();
         let latencies = sketch(&clock);
         let ms = |n: u64| Duration::from_millis(n);
         for _ in 0..10 {

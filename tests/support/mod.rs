@@ -126,3 +126,11 @@ impl Sleeper for Recorder {
 pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx))).await
 }
+
+/// Asserts that `value`'s `Debug` output holds every one of `parts`.
+pub fn assert_debug_shows(value: &impl std::fmt::Debug, parts: &[&str]) {
+    let shown = format!("{value:?}");
+    for part in parts {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+}
