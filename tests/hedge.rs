@@ -490,39 +490,42 @@ async fn the_last_copy_failing_ends_the_call_without_waiting_for_a_timer() {
     assert_eq!(h.start.elapsed(), ms(10));
 }
 
+/// Copies that fail with `decision` under `idempotency`: how many started, and why the
+/// call stopped.
+async fn copies_after_failures(
+    decision: Decision,
+    idempotency: Idempotency,
+) -> (usize, StopReason) {
+    let h = Harness::new();
+    let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("refused")))
+        .after(ms(100))
+        .when(move |_| decision)
+        .idempotency(idempotency)
+        .await
+        .unwrap_err();
+    let copies = h.log.borrow().len();
+    (copies, err.reason())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_conflict_is_repeated_only_with_the_key() {
-    for (idempotency, copies, reason) in [
-        (Idempotency::Keyed, 2, StopReason::AttemptsExhausted),
-        (Idempotency::Idempotent, 1, StopReason::Permanent),
+    for (idempotency, expected) in [
+        (Idempotency::Keyed, (2, StopReason::AttemptsExhausted)),
+        (Idempotency::Idempotent, (1, StopReason::Permanent)),
     ] {
-        let h = Harness::new();
-        let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("409 in progress")))
-            .after(ms(100))
-            .when(|_| Decision::RetryIfKeyed)
-            .idempotency(idempotency)
-            .await
-            .unwrap_err();
-        assert_eq!(err.reason(), reason, "{idempotency:?}");
-        assert_eq!(h.log.borrow().len(), copies, "{idempotency:?}");
+        let seen = copies_after_failures(Decision::RetryIfKeyed, idempotency).await;
+        assert_eq!(seen, expected, "{idempotency:?}");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_operation_not_safe_to_repeat_gets_another_copy_only_after_an_unsent_failure() {
-    for (decision, copies, reason) in [
-        (Decision::Retry, 1, StopReason::NotIdempotent),
-        (Decision::RetryUnsent, 2, StopReason::AttemptsExhausted),
+    for (decision, expected) in [
+        (Decision::Retry, (1, StopReason::NotIdempotent)),
+        (Decision::RetryUnsent, (2, StopReason::AttemptsExhausted)),
     ] {
-        let h = Harness::new();
-        let err = hedge(|a| h.copy(a, ms(5), Err::<(), _>("refused")))
-            .after(ms(100))
-            .when(move |_| decision)
-            .idempotency(Idempotency::NotIdempotent)
-            .await
-            .unwrap_err();
-        assert_eq!(err.reason(), reason, "{decision:?}");
-        assert_eq!(h.log.borrow().len(), copies, "{decision:?}");
+        let seen = copies_after_failures(decision, Idempotency::NotIdempotent).await;
+        assert_eq!(seen, expected, "{decision:?}");
     }
 }
 
